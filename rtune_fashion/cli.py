@@ -1,0 +1,234 @@
+"""The ``rtune`` command, and the entry point every script in ``experiments/`` calls.
+
+    rtune run --space cnn_wide --searcher bohb [--num-samples N --max-epochs N ...]
+    rtune resume EXPERIMENT_DIR
+    rtune describe PRESET | --config JSON | --keys | --spaces
+
+Any :class:`RtuneError` becomes one line on stderr and exit code 2; so do bad flag values (argparse).
+Ctrl+C prints the command that resumes the experiment and exits with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import math
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rtune_fashion.errors import RtuneError
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+# ---------------------------------------------------------------------------------------------------
+# Flag value types: argparse turns their ArgumentTypeError into "argument --x: ..." and exit code 2
+
+
+def positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}") from None
+    if not (value > 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}")
+    return value
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, got {text!r}")
+    return value
+
+
+def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
+    """The flags of an experiment run; ``defaults`` come from the script (or ``rtune run``)."""
+    from rtune_fashion.search import SCHEDULERS, SEARCHERS
+    from rtune_fashion.spaces import SPACES
+
+    d = defaults.get
+    parser.add_argument("--space", choices=list(SPACES), default=d("space"), required=d("space") is None,
+                        help="search space (see: rtune describe --spaces)")
+    parser.add_argument("--searcher", choices=SEARCHERS, default=d("searcher", "hyperopt"))
+    parser.add_argument("--scheduler", choices=SCHEDULERS, default=d("scheduler"),
+                        help="default: bohb for the bohb searcher, asha otherwise")
+    parser.add_argument("--num-samples", type=positive_int, default=d("num_samples", 10), help="trials to run")
+    parser.add_argument("--max-epochs", type=positive_int, default=d("max_epochs", 10),
+                        help="epochs of a trial that is never stopped early")
+    parser.add_argument("--cpus-per-trial", type=positive_float, default=d("cpus_per_trial", 1.0))
+    parser.add_argument("--gpus-per-trial", type=non_negative_float, default=d("gpus_per_trial", 0.0),
+                        help="GPUs per trial; fractions share a GPU (0.25 = four trials per GPU)")
+    parser.add_argument("--max-concurrent", type=positive_int, default=d("max_concurrent"),
+                        help="trials at a time (default: as many as resources allow)")
+    parser.add_argument("--train-size", type=positive_int, default=d("train_size"),
+                        help="stratified subset of the 48,000 training images (default: all)")
+    parser.add_argument("--val-size", type=positive_int, default=d("val_size"),
+                        help="stratified subset of the 12,000 validation images (default: all)")
+    parser.add_argument("--test-size", type=positive_int, default=d("test_size"),
+                        help="stratified subset of the 10,000 test images (default: all)")
+    parser.add_argument("--storage", default=d("storage", "results"),
+                        help="where experiment directories go: a path, or a shared path / URI on a cluster")
+    parser.add_argument("--name", default=d("name"), help="experiment name (default: <space>_<searcher>)")
+    parser.add_argument("--seed", type=int, default=d("seed", 0))
+    parser.add_argument("--data-dir", default=d("data_dir"),
+                        help="directory of the Fashion-MNIST idx files (default: RTUNE_DATA_DIR, Keras' "
+                        "cache, Debian's package, then a download)")
+    parser.add_argument("--address", default=d("address"), help="Ray cluster address ('auto' on a cluster node)")
+    parser.add_argument("--max-failures", type=int, default=d("max_failures", 1),
+                        help="retries of a failed trial from its last checkpoint (-1: forever)")
+    parser.add_argument("--smoke-test", action="store_true",
+                        help="a few trials of 2 epochs on a small subset: checks the whole path in minutes")
+    parser.add_argument("--resume", action="store_true", help="continue the experiment <storage>/<name>")
+    parser.add_argument("--no-retrain", dest="retrain", action="store_false",
+                        help="skip retraining the best config and its test evaluation")
+
+
+def settings_from_args(args: argparse.Namespace):  # -> ExperimentSettings (lazy import keeps --help fast)
+    from rtune_fashion.experiment import ExperimentSettings
+
+    names = {f.name for f in dataclasses.fields(ExperimentSettings)}
+    return ExperimentSettings(**{k: v for k, v in vars(args).items() if k in names})
+
+
+# ---------------------------------------------------------------------------------------------------
+# Output
+
+
+def format_summary(summary: dict[str, Any]) -> str:
+    """The result of an experiment for people: the best architecture, its accuracies, the time."""
+    from rtune_fashion.models import describe, format_table
+
+    trials = summary["trials"]
+    lines = [
+        "",
+        f"Experiment {summary['name']} ({summary['space']}, {summary['searcher']} + {summary['scheduler']}): "
+        f"{trials['total']} trials - {trials['finished']} finished, {trials['stopped_early']} stopped early, "
+        f"{trials['errored']} errored",
+    ]
+    for errored in summary["errored_trials"]:
+        lines.append(f"  errored trial {errored['trial_id']}: {errored['error']}")
+    best = summary["best"]
+    if best is not None:
+        lines.append(f"Best trial {best['trial_id']}: val accuracy {best['val_accuracy']:.4f} "
+                     f"after {best['epochs']} epochs. Its configuration:")
+        lines += [f"  {key} = {value}" for key, value in best["config"].items()]
+        lines += ["", format_table(describe(best["raw_config"])), ""]
+    retrained = summary.get("retrained")
+    if retrained:
+        lines.append(
+            f"Retrained for {retrained['epochs']} epochs: train {retrained['train_accuracy']:.4f}, "
+            f"val {retrained['val_accuracy']:.4f}, test {retrained['test_accuracy']:.4f}"
+        )
+    lines.append(f"Wall time {summary['wall_time_s']:.0f} s (search {summary['search_time_s']:.0f} s). "
+                 f"Results: {summary['experiment_dir']}")
+    return "\n".join(lines)
+
+
+def _fail(message: str) -> int:
+    print(f"rtune: error: {message}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _run(settings) -> int:
+    from rtune_fashion.experiment import run_experiment
+
+    try:
+        summary = run_experiment(settings)
+    except KeyboardInterrupt:
+        print(
+            f"\nInterrupted. Finished trials and checkpoints are kept in {settings.experiment_dir}.\n"
+            f"Resume with: rtune resume {settings.experiment_dir}",
+            file=sys.stderr,
+        )
+        return EXIT_INTERRUPTED
+    print(format_summary(summary))
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------------
+# Entry points
+
+
+def experiment_main(argv: Sequence[str] | None = None, **defaults: Any) -> int:
+    """What ``experiments/*.py`` call: the run flags with the script's own defaults."""
+    parser = argparse.ArgumentParser(description=defaults.pop("description", None))
+    add_experiment_arguments(parser, defaults)
+    args = parser.parse_args(argv)
+    try:
+        return _run(settings_from_args(args))
+    except RtuneError as error:
+        return _fail(str(error))
+
+
+def _describe(args: argparse.Namespace) -> int:
+    from rtune_fashion import config as cfg
+    from rtune_fashion.models import PRESETS, describe, format_table, preset
+    from rtune_fashion.spaces import SPACES
+
+    if args.keys:
+        for param in cfg.PARAMS.values():
+            per = f" (per {param.index}: {param.name}_<i>)" if param.index else ""
+            allowed = f" one of {', '.join(map(str, param.choices))}" if param.choices else ""
+            print(f"{param.name:20} {param.kind.__name__:5} default {param.default!r}{per}{allowed}  {param.doc}")
+        return 0
+    if args.spaces:
+        for space in SPACES.values():
+            print(f"{space.name:16} {space.source}\n{'':16} {space.description}")
+        return 0
+    if args.config is not None:
+        try:
+            config = json.loads(args.config)
+        except json.JSONDecodeError as error:
+            return _fail(f"--config is not valid JSON ({error}). Example: --config '{{\"model\": \"mlp\"}}'")
+    elif args.preset is not None:
+        config = preset(args.preset)
+    else:
+        return _fail(f"give a preset ({', '.join(PRESETS)}), --config JSON, --keys or --spaces")
+    print(format_table(describe(config)))
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="rtune", description="Tune Keras models on Fashion-MNIST with Ray Tune.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run", help="run an experiment")
+    add_experiment_arguments(run, {})
+    resume = commands.add_parser("resume", help="continue an interrupted experiment")
+    resume.add_argument("experiment_dir")
+    describe = commands.add_parser("describe", help="layer table of a preset or config; keys; spaces")
+    describe.add_argument("preset", nargs="?")
+    describe.add_argument("--config", help="a config as JSON")
+    describe.add_argument("--keys", action="store_true", help="list every config key")
+    describe.add_argument("--spaces", action="store_true", help="list the search spaces")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "run":
+            return _run(settings_from_args(args))
+        if args.command == "resume":
+            from rtune_fashion.experiment import load_settings
+
+            return _run(load_settings(args.experiment_dir))
+        return _describe(args)
+    except RtuneError as error:
+        return _fail(str(error))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,58 @@
+"""Per-trial CPU threads and GPU memory policy, for whichever Keras backend runs.
+
+Several trials can share one machine (each gets ``cpus`` cores) and one GPU (each gets a ``gpus``
+fraction, as Ray Tune's ``{"gpu": 0.25}``). Ray gives every trial on a GPU the same device id, so each
+backend must be told not to take the whole card:
+
+* TensorFlow: memory growth (allocate as needed) on every visible GPU, and intra-op threads = cpus;
+* JAX: no preallocation, and ``XLA_PYTHON_CLIENT_MEM_FRACTION`` = the trial's GPU share;
+* PyTorch: ``torch.cuda.set_per_process_memory_fraction`` = the trial's GPU share, ``set_num_threads``.
+
+Must run in the trial process before the backend's first operation. Settings that a backend refuses
+once initialised (a reused actor's second trial) keep their first, identical, values.
+"""
+
+from __future__ import annotations
+
+import os
+
+import keras
+
+# Leave a little of each share for the CUDA context and fragmentation.
+_GPU_SHARE_HEADROOM = 0.95
+
+
+def gpu_memory_fraction(gpus: float) -> float | None:
+    """The fraction of one GPU's memory a trial may use; None when it has a whole GPU or none."""
+    if gpus <= 0 or gpus >= 1:
+        return None
+    return round(gpus * _GPU_SHARE_HEADROOM, 4)
+
+
+def configure(cpus: float, gpus: float) -> dict[str, object]:
+    """Apply the policy for the running backend; return what was set (recorded in the trial's log)."""
+    backend = keras.backend.backend()
+    threads = max(1, int(cpus))
+    fraction = gpu_memory_fraction(gpus)
+    applied: dict[str, object] = {"backend": backend, "threads": threads, "gpu_memory_fraction": fraction}
+    if backend == "tensorflow":
+        import tensorflow as tf
+
+        try:
+            tf.config.threading.set_intra_op_parallelism_threads(threads)
+            tf.config.threading.set_inter_op_parallelism_threads(min(2, threads))
+            for gpu in tf.config.list_physical_devices("GPU"):
+                tf.config.experimental.set_memory_growth(gpu, True)
+        except RuntimeError:
+            applied["note"] = "TensorFlow already initialised in this process; earlier settings kept"
+    elif backend == "jax":
+        os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
+        if fraction is not None:
+            os.environ["XLA_PYTHON_CLIENT_MEM_FRACTION"] = str(fraction)
+    elif backend == "torch":
+        import torch
+
+        torch.set_num_threads(threads)
+        if fraction is not None and torch.cuda.is_available():
+            torch.cuda.set_per_process_memory_fraction(fraction)
+    return applied

@@ -1,0 +1,35 @@
+"""The exception types of rtune_fashion.
+
+Every message names the input, the problem and the fix. The CLI prints ``str(error)`` on one line and
+exits with code 2 for any :class:`RtuneError`.
+"""
+
+from __future__ import annotations
+
+
+class RtuneError(Exception):
+    """Base class: a problem with the user's input or environment, not a bug in rtune_fashion."""
+
+
+class DataError(RtuneError):
+    """A dataset file is missing, truncated, corrupted or cannot be fetched."""
+
+
+class ModelConfigError(RtuneError):
+    """A model configuration cannot be built (unknown value, impossible CNN shapes, ...)."""
+
+
+class SearchSpaceError(RtuneError):
+    """A search space is invalid (bounds, empty choices, unknown keys, impossible shapes)."""
+
+
+class SearcherError(RtuneError):
+    """An unknown searcher or scheduler, or a pairing that cannot work."""
+
+
+class ExperimentError(RtuneError):
+    """Bad experiment settings (budgets, resources, storage) or an experiment that cannot run."""
+
+
+class NonFiniteLossError(RtuneError):
+    """Training diverged: the loss became NaN or infinite. The trial is ended with this error."""

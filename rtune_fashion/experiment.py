@@ -1,0 +1,433 @@
+"""Run one experiment: validate, start Ray, search, retrain the best config, test it once, write results.
+
+Everything an experiment writes lives in ``<storage>/<name>/``:
+
+* Ray Tune's trial folders (results, checkpoints, TensorBoard event files) and its restore state;
+* ``settings.json`` (what was asked, so ``rtune resume DIR`` can continue it);
+* ``trials.csv`` (one row per trial), ``summary.json`` (best config, val and test accuracy, timings,
+  trial counts, errored trials), ``best_model.keras`` (the retrained best model).
+
+``trials.csv`` and ``summary.json`` are written atomically (a temporary file renamed into place).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+
+from rtune_fashion import config as cfg
+from rtune_fashion.data import Dataset, load_fashion_mnist
+from rtune_fashion.errors import ExperimentError, RtuneError
+from rtune_fashion.search import METRIC, MODE, make_search
+from rtune_fashion.spaces import SearchSpace, get_space, validate_space
+from rtune_fashion.trainable import train_trial
+
+SETTINGS_FILE = "settings.json"
+SUMMARY_FILE = "summary.json"
+TRIALS_FILE = "trials.csv"
+BEST_MODEL_FILE = "best_model.keras"
+SMOKE_SUBSET = {"train": 1000, "val": 500, "test": 500}
+SMOKE_MAX_EPOCHS = 2
+SMOKE_MAX_SAMPLES = 3
+# Quiet workers: TensorFlow's C++ start-up lines would flood the console once per trial.
+# A reused actor waits for the previous trial's thread to reach its next report (at most one epoch)
+# before taking a new trial; Ray's default of 2 s errors the new trial instead.
+_WORKER_ENV = {
+    "TF_CPP_MIN_LOG_LEVEL": "3",
+    "PYTHONWARNINGS": "ignore::DeprecationWarning",
+    "TUNE_FUNCTION_THREAD_TIMEOUT_S": "600",
+}
+
+
+@dataclass
+class ExperimentSettings:
+    """What one experiment searches, with which budget and resources, and where it writes."""
+
+    space: str
+    searcher: str
+    scheduler: str | None = None
+    num_samples: int = 10
+    max_epochs: int = 10
+    cpus_per_trial: float = 1.0
+    gpus_per_trial: float = 0.0
+    max_concurrent: int | None = None
+    storage: str = "results"
+    name: str | None = None
+    seed: int = 0
+    data_dir: str | None = None
+    address: str | None = None
+    train_size: int | None = None  # stratified subsets of the splits; None = the whole split
+    val_size: int | None = None
+    test_size: int | None = None
+    smoke_test: bool = False
+    resume: bool = False
+    max_failures: int = 1
+    retrain: bool = True
+
+    def __post_init__(self) -> None:
+        if self.smoke_test:
+            self.train_size = min(self.train_size or SMOKE_SUBSET["train"], SMOKE_SUBSET["train"])
+            self.val_size = min(self.val_size or SMOKE_SUBSET["val"], SMOKE_SUBSET["val"])
+            self.test_size = min(self.test_size or SMOKE_SUBSET["test"], SMOKE_SUBSET["test"])
+            self.max_epochs = min(self.max_epochs, SMOKE_MAX_EPOCHS)
+            self.num_samples = min(self.num_samples, SMOKE_MAX_SAMPLES)
+        if self.name is None:
+            self.name = f"{self.space}_{self.searcher}" + ("_smoke" if self.smoke_test else "")
+
+    @property
+    def experiment_dir(self) -> Path:
+        return Path(self.storage).expanduser().resolve() / str(self.name)
+
+    def subset(self) -> dict[str, int] | None:
+        sizes = {"train": self.train_size, "val": self.val_size, "test": self.test_size}
+        sizes = {split: n for split, n in sizes.items() if n is not None}
+        return sizes or None
+
+    def check(self) -> None:
+        """Refuse impossible budgets and resources before anything starts.
+
+        Raises:
+            ExperimentError: naming the setting, its value and what is accepted.
+        """
+        positive_ints = {"num_samples": self.num_samples, "max_epochs": self.max_epochs}
+        for name, value in positive_ints.items():
+            if not isinstance(value, int) or value < 1:
+                raise ExperimentError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}.")
+        if not self.cpus_per_trial > 0:
+            raise ExperimentError(f"--cpus-per-trial must be above 0, got {self.cpus_per_trial!r}.")
+        if not self.gpus_per_trial >= 0:
+            raise ExperimentError(f"--gpus-per-trial must be 0 or more, got {self.gpus_per_trial!r}.")
+        if self.gpus_per_trial > 1 and not float(self.gpus_per_trial).is_integer():
+            raise ExperimentError(
+                f"--gpus-per-trial {self.gpus_per_trial} is not possible: above 1 it must be a whole number "
+                "of GPUs (fractions share one GPU)."
+            )
+        if self.max_concurrent is not None and self.max_concurrent < 1:
+            raise ExperimentError(f"--max-concurrent must be a positive integer, got {self.max_concurrent!r}.")
+        if self.max_failures < -1:
+            raise ExperimentError(f"--max-failures must be -1 (retry forever) or more, got {self.max_failures}.")
+
+
+# ---------------------------------------------------------------------------------------------------
+# Small helpers
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same directory, then rename it."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _check_storage(directory: Path) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test"):
+            pass
+    except OSError as error:
+        raise ExperimentError(
+            f"Cannot write to the storage path {directory} ({error.strerror}). Fix: give --storage a "
+            "writable directory (or a shared file system path / cloud URI on a cluster)."
+        ) from error
+
+
+def _start_ray(address: str | None) -> bool:
+    """Start or join Ray unless already connected; return whether this call started it."""
+    if ray.is_initialized():
+        return False
+    kwargs: dict[str, Any] = {
+        "runtime_env": {"env_vars": _WORKER_ENV},
+        "logging_level": logging.WARNING,
+        "log_to_driver": True,
+    }
+    if address is None:
+        kwargs["include_dashboard"] = False
+    ray.init(address=address, **kwargs)
+    return True
+
+
+def _check_gpu_request(gpus_per_trial: float) -> None:
+    if gpus_per_trial <= 0:
+        return
+    largest = max((node["Resources"].get("GPU", 0) for node in ray.nodes() if node["Alive"]), default=0)
+    if gpus_per_trial > largest:
+        raise ExperimentError(
+            f"--gpus-per-trial {gpus_per_trial} cannot be met: the largest node of this Ray cluster has "
+            f"{largest:g} GPU(s), so trials would wait forever. Fix: lower --gpus-per-trial, or join a "
+            "cluster with GPU nodes (--address)."
+        )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Results
+
+
+def _trial_dirname(trial: Any) -> str:
+    return f"trial_{trial.trial_id}"
+
+
+def _trial_rows(results: tune.ResultGrid, max_epochs: int) -> list[dict[str, Any]]:
+    """One row per trial, best first: state, epochs run, best and last val accuracy, error, config."""
+    rows = []
+    for result in results:
+        history = result.metrics_dataframe
+        has = history is not None and not history.empty
+        epochs = int(history["epoch"].max()) if has and "epoch" in history else 0
+        best = float(history[METRIC].max()) if has and METRIC in history else math.nan
+        finished = "FINISHED" if epochs >= max_epochs else "STOPPED_EARLY"
+        state = "ERROR" if result.error is not None else finished
+        rows.append({
+            "trial_id": Path(result.path).name.removeprefix("trial_"),
+            "state": state,
+            "epochs": epochs,
+            "best_val_accuracy": best,
+            "last_val_accuracy": float((result.metrics or {}).get(METRIC, math.nan)),
+            "error": _error_line(result.error),
+            "config": cfg.normalize(result.config or {}),
+        })  # fmt: skip
+    rows.sort(key=lambda r: -r["best_val_accuracy"] if math.isfinite(r["best_val_accuracy"]) else math.inf)
+    return rows
+
+
+def _error_line(error: BaseException | None) -> str:
+    if error is None:
+        return ""
+    text = str(error).strip().splitlines()
+    # Ray wraps the trial's exception; its last line names the original error type and message.
+    return (text[-1] if text else type(error).__name__)[:500]
+
+
+def _write_trials_csv(path: Path, rows: list[dict[str, Any]]) -> None:
+    import pandas as pd
+
+    flat = [
+        {**{k: v for k, v in row.items() if k != "config"}, **{f"config/{k}": v for k, v in row["config"].items()}}
+        for row in rows
+    ]
+    write_atomic(path, pd.DataFrame(flat).to_csv(index=False))
+
+
+# ---------------------------------------------------------------------------------------------------
+# Retraining the best config (on a Ray worker, with the trial's resources)
+
+
+def _retrain(config: dict[str, Any], data: Dataset, epochs: int, seed: int, cpus: float, gpus: float) -> dict:
+    """Train ``config`` from scratch for ``epochs``, then evaluate it once on val and test."""
+    import keras
+
+    from rtune_fashion import devices
+    from rtune_fashion.models import build_model
+    from rtune_fashion.training import fit_epochs
+
+    devices.configure(cpus, gpus)
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    model = build_model(config, data.input_shape, data.num_classes)
+    started = time.perf_counter()
+    history = fit_epochs(model, config, data, start_epoch=0, end_epoch=epochs)
+    train_time = time.perf_counter() - started
+    _, val_accuracy = model.evaluate(data.x_val, data.y_val, verbose=0)
+    _, test_accuracy = model.evaluate(data.x_test, data.y_test, verbose=0)  # the one look at the test set
+    with tempfile.TemporaryDirectory() as directory:
+        model.save(Path(directory) / BEST_MODEL_FILE)
+        model_bytes = (Path(directory) / BEST_MODEL_FILE).read_bytes()
+    return {
+        "epochs": epochs,
+        "train_accuracy": history[-1]["accuracy"] if history else math.nan,
+        "val_accuracy": float(val_accuracy),
+        "test_accuracy": float(test_accuracy),
+        "train_time_s": train_time,
+        "model_bytes": model_bytes,
+    }
+
+
+# ---------------------------------------------------------------------------------------------------
+# The experiment
+
+
+def prepare(settings: ExperimentSettings) -> tuple[SearchSpace, Any]:
+    """Every check that needs no Ray and no data: settings, space, searcher pairing."""
+    settings.check()
+    space = get_space(settings.space)
+    validate_space(space.params, name=f"space {space.name!r}")
+    plan = make_search(
+        settings.searcher, settings.scheduler, space, max_epochs=settings.max_epochs, seed=settings.seed
+    )
+    return space, plan
+
+
+def run_experiment(settings: ExperimentSettings, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) the experiment and return its summary (also written to summary.json).
+
+    Raises:
+        RtuneError: bad settings, space, searcher pairing, data, storage or resources (before Ray
+            starts where possible), or a search in which every trial failed.
+    """
+    started = time.time()
+    space, plan = prepare(settings)
+    experiment_dir = settings.experiment_dir
+    _check_storage(experiment_dir.parent)
+    can_restore = tune.Tuner.can_restore(str(experiment_dir))
+    if settings.resume and not can_restore:
+        raise ExperimentError(
+            f"--resume: {experiment_dir} holds no experiment to resume. Fix: check --storage and --name "
+            "(the experiment directory is <storage>/<name>), or run without --resume to start it."
+        )
+    if not settings.resume and can_restore:
+        raise ExperimentError(
+            f"{experiment_dir} already holds an experiment. Fix: add --resume to continue it, or give "
+            "another --name (nothing was changed)."
+        )
+    data = load_fashion_mnist(settings.data_dir, subset=settings.subset(), subset_seed=settings.seed)
+
+    started_ray = _start_ray(settings.address)
+    try:
+        _check_gpu_request(settings.gpus_per_trial)
+        experiment_dir.mkdir(parents=True, exist_ok=True)
+        if not settings.resume:
+            write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(dataclasses.asdict(settings), indent=2))
+        resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
+        trainable = tune.with_resources(
+            tune.with_parameters(train_trial, data=data, max_epochs=settings.max_epochs, seed=settings.seed),
+            resources,
+        )
+        if settings.resume:
+            echo(f"Resuming {experiment_dir}")
+            tuner = tune.Tuner.restore(str(experiment_dir), trainable, resume_unfinished=True, resume_errored=False)
+        else:
+            tuner = tune.Tuner(
+                trainable,
+                param_space=space.params,
+                tune_config=tune.TuneConfig(
+                    metric=METRIC,
+                    mode=MODE,
+                    search_alg=plan.search_alg,
+                    scheduler=plan.scheduler,
+                    num_samples=settings.num_samples,
+                    max_concurrent_trials=settings.max_concurrent,
+                    reuse_actors=True,
+                    trial_dirname_creator=_trial_dirname,
+                ),
+                run_config=tune.RunConfig(
+                    name=settings.name,
+                    storage_path=str(experiment_dir.parent),
+                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+                    failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+                    verbose=1,
+                ),
+            )
+        results = tuner.fit()
+        search_time = time.time() - started
+        rows = _trial_rows(results, settings.max_epochs)
+        _write_trials_csv(experiment_dir / TRIALS_FILE, rows)
+        summary = _summarise(settings, space, plan.scheduler_name, rows, search_time)
+        if settings.retrain and summary["best"] is not None:
+            best = summary["best"]
+            retrain = ray.remote(_retrain).options(
+                num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial
+            )
+            retrain_seed = settings.seed
+            outcome = ray.get(
+                retrain.remote(best["raw_config"], data, best["epochs"], retrain_seed,
+                               settings.cpus_per_trial, settings.gpus_per_trial)
+            )  # fmt: skip
+            (experiment_dir / BEST_MODEL_FILE).write_bytes(outcome.pop("model_bytes"))
+            summary["retrained"] = outcome
+        summary["wall_time_s"] = time.time() - started
+        write_atomic(experiment_dir / SUMMARY_FILE, json.dumps(summary, indent=2, default=str))
+        return summary
+    finally:
+        if started_ray:
+            ray.shutdown()
+
+
+def _summarise(
+    settings: ExperimentSettings,
+    space: SearchSpace,
+    scheduler: str,
+    rows: list[dict[str, Any]],
+    search_time: float,
+) -> dict[str, Any]:
+    states = [row["state"] for row in rows]
+    candidates = [row for row in rows if row["state"] != "ERROR" and math.isfinite(row["best_val_accuracy"])]
+    best = None
+    if candidates:
+        row = candidates[0]  # rows are sorted best first
+        best = {
+            "trial_id": row["trial_id"],
+            "val_accuracy": row["best_val_accuracy"],
+            "epochs": row["epochs"],
+            "config": cfg.effective(row["config"]),
+            "raw_config": row["config"],
+        }
+    elif rows:
+        errors = "; ".join(sorted({row["error"] for row in rows if row["error"]}))[:1000]
+        raise ExperimentError(
+            f"Every trial of {settings.name} failed, so there is no best model. Errors: {errors}. "
+            f"Details: the error.txt files under {settings.experiment_dir}."
+        )
+    return {
+        "name": settings.name,
+        "experiment_dir": str(settings.experiment_dir),
+        "space": space.name,
+        "searcher": settings.searcher,
+        "scheduler": scheduler,
+        "metric": METRIC,
+        "best": best,
+        "trials": {
+            "total": len(rows),
+            "finished": states.count("FINISHED"),
+            "stopped_early": states.count("STOPPED_EARLY"),
+            "errored": states.count("ERROR"),
+        },
+        "errored_trials": [{"trial_id": r["trial_id"], "error": r["error"]} for r in rows if r["state"] == "ERROR"],
+        "search_time_s": search_time,
+        "settings": dataclasses.asdict(settings),
+        "versions": _versions(),
+    }
+
+
+def _versions() -> dict[str, str]:
+    import keras
+
+    return {"ray": ray.__version__, "keras": keras.__version__, "backend": keras.backend.backend()}
+
+
+def load_settings(experiment_dir: str | os.PathLike) -> ExperimentSettings:
+    """The settings an experiment was started with, for ``rtune resume``.
+
+    Raises:
+        ExperimentError: the directory has no readable settings.json.
+    """
+    path = Path(experiment_dir).expanduser().resolve() / SETTINGS_FILE
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise ExperimentError(
+            f"{path.parent} is not an rtune experiment directory (cannot read {SETTINGS_FILE}: {error}). "
+            "Fix: give the directory <storage>/<name> of an experiment started by rtune."
+        ) from error
+    stored.update(storage=str(path.parent.parent), name=path.parent.name, resume=True)
+    return ExperimentSettings(**stored)
+
+
+__all__ = ["ExperimentSettings", "RtuneError", "load_settings", "prepare", "run_experiment", "write_atomic"]

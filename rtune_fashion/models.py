@@ -1,0 +1,309 @@
+"""Pure Keras 3 model builders: a config dict in, a compiled ``keras.Model`` out.
+
+No data loading, no Ray, no globals, and only the backend-neutral Keras API, so the same builders run
+under TensorFlow, JAX or PyTorch. See :mod:`rtune_fashion.config` for the keys and their defaults.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import keras
+
+from rtune_fashion import config as cfg
+from rtune_fashion.errors import ModelConfigError
+
+FASHION_INPUT_SHAPE = (28, 28, 1)
+FASHION_CLASSES = 10
+_RELU_LIKE = {"relu", "elu", "gelu", "swish", "leaky_relu"}
+
+
+def _initializer(config: Mapping[str, Any], activation: str) -> str:
+    chosen = cfg.get(config, "kernel_initializer")
+    if chosen != "auto":
+        return chosen
+    if activation in _RELU_LIKE:
+        return "he_normal"
+    return "lecun_normal" if activation == "selu" else "glorot_uniform"
+
+
+def _regularizer(config: Mapping[str, Any]) -> keras.regularizers.Regularizer | None:
+    l2 = cfg.get(config, "l2")
+    return keras.regularizers.L2(l2) if l2 else None
+
+
+def build_optimizer(config: Mapping[str, Any]) -> keras.optimizers.Optimizer:
+    """adam, sgd (with momentum and nesterov), rmsprop or nadam at the config's learning rate."""
+    name = cfg.get(config, "optimizer")
+    rate = cfg.learning_rate(config)
+    if name == "sgd":
+        return keras.optimizers.SGD(
+            learning_rate=rate, momentum=cfg.get(config, "momentum"), nesterov=cfg.get(config, "nesterov")
+        )
+    optimizers = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "nadam": keras.optimizers.Nadam}
+    return optimizers[name](learning_rate=rate)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Shapes
+
+
+@dataclass(frozen=True)
+class LayerShape:
+    name: str
+    shape: tuple[int, ...]
+
+
+def cnn_feature_maps(config: Mapping[str, Any], input_shape: tuple[int, ...] = FASHION_INPUT_SHAPE) -> list[LayerShape]:
+    """The output shape of every convolution and pooling layer, computed without building anything.
+
+    Raises:
+        ModelConfigError: when a layer would shrink the feature map below 1x1; the message names the
+            layer, its input shape and the keys to change.
+    """
+    height, width = int(input_shape[0]), int(input_shape[1])
+    shapes: list[LayerShape] = []
+    for block in range(1, int(cfg.get(config, "num_blocks")) + 1):
+        filters = int(cfg.get(config, "filters", block))
+        kernel = int(cfg.get(config, "kernel_size", block))
+        padding = cfg.get(config, "padding", block)
+        for conv in range(1, int(cfg.get(config, "convs_per_block", block)) + 1):
+            name = f"block{block}_conv{conv}"
+            if padding == "valid":
+                new_h, new_w = height - kernel + 1, width - kernel + 1
+                if new_h < 1 or new_w < 1:
+                    raise ModelConfigError(
+                        f"Impossible CNN: {name} ({kernel}x{kernel}, valid padding) gets a {height}x{width} "
+                        f"feature map and would output {new_h}x{new_w}. Fix: use padding 'same', a smaller "
+                        "kernel_size, or fewer num_blocks / convs_per_block. Layer table: rtune describe."
+                    )
+                height, width = new_h, new_w
+            shapes.append(LayerShape(name, (height, width, filters)))
+        if cfg.get(config, "pool", block) != "none":
+            if height < 2 or width < 2:
+                raise ModelConfigError(
+                    f"Impossible CNN: block{block}_pool (2x2) gets a {height}x{width} feature map and would "
+                    "output 0x0. Fix: fewer num_blocks, padding 'same', or pool 'none' for that block."
+                )
+            height, width = height // 2, width // 2
+            shapes.append(LayerShape(f"block{block}_pool", (height, width, filters)))
+    return shapes
+
+
+# ---------------------------------------------------------------------------------------------------
+# Builders
+
+
+def _compile(model: keras.Model, config: Mapping[str, Any]) -> keras.Model:
+    model.compile(
+        optimizer=build_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
+    )
+    return model
+
+
+def build_mlp(
+    config: Mapping[str, Any],
+    input_shape: tuple[int, ...] = FASHION_INPUT_SHAPE,
+    num_classes: int = FASHION_CLASSES,
+) -> keras.Model:
+    """Dense network: ``num_layers`` x (Dense [BatchNorm] activation [Dropout]), then softmax."""
+    config = cfg.validate(config)
+    if config["model"] != "mlp":
+        raise ModelConfigError(f"build_mlp got a config with model={config['model']!r}; use build_model.")
+    max_norm = cfg.get(config, "max_norm")
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = keras.layers.Flatten(name="flatten")(inputs)
+    for i in range(1, int(cfg.get(config, "num_layers")) + 1):
+        activation = cfg.get(config, "activation", i)
+        batch_norm = cfg.get(config, "batch_norm", i)
+        x = keras.layers.Dense(
+            cfg.get(config, "units", i),
+            kernel_initializer=_initializer(config, activation),
+            kernel_regularizer=_regularizer(config),
+            kernel_constraint=keras.constraints.MaxNorm(max_norm) if max_norm else None,
+            use_bias=not batch_norm,
+            name=f"dense{i}",
+        )(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(name=f"dense{i}_bn")(x)
+        x = keras.layers.Activation(activation, name=f"dense{i}_{activation}")(x)
+        if cfg.get(config, "dropout", i) > 0:
+            x = keras.layers.Dropout(cfg.get(config, "dropout", i), name=f"dense{i}_dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="softmax")(x)
+    return _compile(keras.Model(inputs, outputs, name="mlp"), config)
+
+
+def build_cnn(
+    config: Mapping[str, Any],
+    input_shape: tuple[int, ...] = FASHION_INPUT_SHAPE,
+    num_classes: int = FASHION_CLASSES,
+) -> keras.Model:
+    """VGG-style network: [augmentation] ``num_blocks`` x (convs [BatchNorm] activation, pool, [Dropout]),
+    flatten, ``num_dense`` x (Dense [BatchNorm] activation [Dropout]), softmax.
+
+    Raises:
+        ModelConfigError: invalid values, or a configuration that shrinks a feature map below 1x1
+            (checked before any layer is built).
+    """
+    config = cfg.validate(config)
+    if config["model"] != "cnn":
+        raise ModelConfigError(f"build_cnn got a config with model={config['model']!r}; use build_model.")
+    cnn_feature_maps(config, input_shape)
+    inputs = keras.Input(shape=tuple(input_shape), name="image")
+    x = inputs
+    if cfg.get(config, "augment_flip"):
+        x = keras.layers.RandomFlip("horizontal", name="augment_flip")(x)
+    if cfg.get(config, "augment_translate") > 0:
+        shift = cfg.get(config, "augment_translate")
+        x = keras.layers.RandomTranslation(shift, shift, fill_mode="constant", name="augment_translate")(x)
+    for block in range(1, int(cfg.get(config, "num_blocks")) + 1):
+        activation = cfg.get(config, "activation", block)
+        batch_norm = cfg.get(config, "batch_norm", block)
+        for conv in range(1, int(cfg.get(config, "convs_per_block", block)) + 1):
+            name = f"block{block}_conv{conv}"
+            x = keras.layers.Conv2D(
+                cfg.get(config, "filters", block),
+                cfg.get(config, "kernel_size", block),
+                padding=cfg.get(config, "padding", block),
+                kernel_initializer=_initializer(config, activation),
+                kernel_regularizer=_regularizer(config),
+                use_bias=not batch_norm,
+                name=name,
+            )(x)
+            if batch_norm:
+                x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+            x = keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
+        pool = cfg.get(config, "pool", block)
+        if pool != "none":
+            layer = keras.layers.MaxPooling2D if pool == "max" else keras.layers.AveragePooling2D
+            x = layer(2, name=f"block{block}_pool")(x)
+        if cfg.get(config, "dropout", block) > 0:
+            x = keras.layers.Dropout(cfg.get(config, "dropout", block), name=f"block{block}_dropout")(x)
+    x = keras.layers.Flatten(name="flatten")(x)
+    dense_activation = cfg.get(config, "activation")
+    for i in range(1, int(cfg.get(config, "num_dense")) + 1):
+        batch_norm = cfg.get(config, "dense_batch_norm", i)
+        x = keras.layers.Dense(
+            cfg.get(config, "dense_units", i),
+            kernel_initializer=_initializer(config, dense_activation),
+            kernel_regularizer=_regularizer(config),
+            use_bias=not batch_norm,
+            name=f"dense{i}",
+        )(x)
+        if batch_norm:
+            x = keras.layers.BatchNormalization(name=f"dense{i}_bn")(x)
+        x = keras.layers.Activation(dense_activation, name=f"dense{i}_{dense_activation}")(x)
+        if cfg.get(config, "dense_dropout", i) > 0:
+            x = keras.layers.Dropout(cfg.get(config, "dense_dropout", i), name=f"dense{i}_dropout")(x)
+    outputs = keras.layers.Dense(num_classes, activation="softmax", name="softmax")(x)
+    return _compile(keras.Model(inputs, outputs, name="cnn"), config)
+
+
+_BUILDERS = {"mlp": build_mlp, "cnn": build_cnn}
+
+
+def build_model(
+    config: Mapping[str, Any],
+    input_shape: tuple[int, ...] = FASHION_INPUT_SHAPE,
+    num_classes: int = FASHION_CLASSES,
+) -> keras.Model:
+    """The compiled model for ``config["model"]`` (``mlp`` or ``cnn``)."""
+    model = cfg.validate(config)["model"]
+    return _BUILDERS[model](config, input_shape, num_classes)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The layer table
+
+
+@dataclass(frozen=True)
+class LayerRow:
+    layer: str
+    output_shape: tuple[int, ...]
+    activation_size: int  # values per example leaving the layer
+    parameters: int
+
+
+def describe(
+    config: Mapping[str, Any],
+    input_shape: tuple[int, ...] = FASHION_INPUT_SHAPE,
+    num_classes: int = FASHION_CLASSES,
+) -> list[LayerRow]:
+    """The article's activation-shape table: one row per layer of the built model, input first."""
+    model = build_model(config, input_shape, num_classes)
+    rows = [LayerRow("input", tuple(input_shape), _size(input_shape), 0)]
+    for layer in model.layers[1:]:
+        shape = tuple(int(d) for d in layer.output.shape[1:])
+        rows.append(LayerRow(layer.name, shape, _size(shape), int(layer.count_params())))
+    keras.backend.clear_session()
+    return rows
+
+
+def _size(shape: tuple[int, ...]) -> int:
+    size = 1
+    for d in shape:
+        size *= int(d)
+    return size
+
+
+def format_table(rows: list[LayerRow]) -> str:
+    """``rows`` as an aligned text table with a total-parameters line."""
+    header = ("layer", "output shape", "activations", "parameters")
+    cells = [(r.layer, "x".join(map(str, r.output_shape)), f"{r.activation_size:,}", f"{r.parameters:,}") for r in rows]
+    widths = [max(len(line[i]) for line in [header, *cells]) for i in range(4)]
+
+    def line(values: tuple[str, ...]) -> str:
+        padded = (v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(values, widths, strict=True)))
+        return "  ".join(padded)
+
+    out = [line(header), *(line(c) for c in cells)]
+    out.append(f"total parameters: {sum(r.parameters for r in rows):,}")
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------------
+# The articles' fixed architectures (../shared/ARTICLES.md), as configs
+
+PRESETS: dict[str, dict[str, Any]] = {
+    # A: softmax regression baseline, SGD lr 0.1
+    "baseline_softmax": {"model": "mlp", "num_layers": 0, "optimizer": "sgd", "learning_rate": 0.1, "batch_size": 128},
+    # A: Hyperas' best dense network
+    "hyperas_best_mlp": {
+        "model": "mlp", "num_layers": 3, "activation": "relu",
+        "units_1": 1024, "dropout_1": 0.63, "units_2": 1024, "dropout_2": 0.35, "units_3": 256, "dropout_3": 0.42,
+        "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 256,
+    },
+    # D: LeNet-like: conv 8 3x3 same, pool, conv 16 5x5 valid, pool, dense 120, dense 84
+    "lenet": {
+        "model": "cnn", "num_blocks": 2, "convs_per_block": 1,
+        "filters_1": 8, "kernel_size_1": 3, "padding_1": "same",
+        "filters_2": 16, "kernel_size_2": 5, "padding_2": "valid",
+        "num_dense": 2, "dense_units_1": 120, "dense_units_2": 84, "optimizer": "adam", "learning_rate": 1e-3,
+    },
+    # D: three conv-pool blocks of 32-64-128 filters, dense 64
+    "conv_pool_x3": {
+        "model": "cnn", "num_blocks": 3, "convs_per_block": 1, "filters": 32, "padding": "valid",
+        "num_dense": 1, "dense_units": 64, "optimizer": "adam", "learning_rate": 1e-3,
+    },
+    # D: VGG-like: conv 16, conv 16, pool, conv 32, conv 32, pool, dense 512 (overfits)
+    "vgg_like": {
+        "model": "cnn", "num_blocks": 2, "convs_per_block": 2, "filters": 16, "padding": "same",
+        "num_dense": 1, "dense_units": 512, "optimizer": "adam", "learning_rate": 1e-3,
+    },
+    # D: Hyperas' best CNN: 32-32-64-64, BN in block 2, dropouts 0.2/0.3, dense 256 + BN + dropout 0.7
+    "hyperas_best_cnn": {
+        "model": "cnn", "num_blocks": 2, "convs_per_block": 2, "filters": 32, "padding": "same",
+        "batch_norm_1": False, "batch_norm_2": True, "dropout_1": 0.2, "dropout_2": 0.3,
+        "num_dense": 1, "dense_units": 256, "dense_batch_norm": True, "dense_dropout": 0.7,
+        "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 256,
+    },
+}  # fmt: skip
+
+
+def preset(name: str) -> dict[str, Any]:
+    """A copy of the named preset config; ModelConfigError listing the names for an unknown one."""
+    if name not in PRESETS:
+        raise ModelConfigError(f"Unknown preset {name!r}. Presets: {', '.join(PRESETS)}.")
+    return dict(PRESETS[name])

@@ -1,0 +1,114 @@
+"""Searchers and schedulers by name, paired so that they work together.
+
+* ``hyperopt``: TPE, what Hyperas does; ``optuna``: Optuna's TPE; ``bohb``: ``TuneBOHB``, always with
+  ``HyperBandForBOHB``; ``random``: random sampling; ``grid``: every point of a ``tune.grid_search`` space.
+* Schedulers: ``asha`` (the default for all but BOHB), ``fifo`` (no early stopping), and ``bohb``
+  (chosen automatically with the BOHB searcher, refused with any other).
+
+Metric and mode are not given here: the experiment sets them once, on ``TuneConfig``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandForBOHB, TrialScheduler
+from ray.tune.search import SearchAlgorithm, Searcher
+from ray.tune.search.basic_variant import BasicVariantGenerator
+
+from rtune_fashion.errors import SearcherError
+from rtune_fashion.spaces import SearchSpace
+
+SEARCHERS = ("hyperopt", "optuna", "bohb", "random", "grid")
+SCHEDULERS = ("asha", "fifo", "bohb")
+MODEL_BASED = ("hyperopt", "optuna", "bohb")
+METRIC, MODE = "val_accuracy", "max"
+TIME_ATTR = "training_iteration"  # one iteration = one epoch
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """What the Tuner needs to decide which trials to run and which to stop."""
+
+    searcher: str
+    scheduler_name: str
+    search_alg: Searcher | SearchAlgorithm
+    scheduler: TrialScheduler
+
+
+def default_scheduler(searcher: str) -> str:
+    return "bohb" if searcher == "bohb" else "asha"
+
+
+def check_names(searcher: str, scheduler: str | None, space: SearchSpace) -> str:
+    """Validate the pairing without building anything; return the scheduler name to use.
+
+    Raises:
+        SearcherError: an unknown name, BOHB with another scheduler (or the BOHB scheduler without
+            BOHB), a grid space with a model-based or random searcher, or the grid searcher on a space
+            that has no grid.
+    """
+    if searcher not in SEARCHERS:
+        raise SearcherError(f"Unknown searcher {searcher!r}. Searchers: {', '.join(SEARCHERS)}.")
+    scheduler = scheduler or default_scheduler(searcher)
+    if scheduler not in SCHEDULERS:
+        raise SearcherError(f"Unknown scheduler {scheduler!r}. Schedulers: {', '.join(SCHEDULERS)}.")
+    if (searcher == "bohb") != (scheduler == "bohb"):
+        raise SearcherError(
+            f"Searcher {searcher!r} cannot run with scheduler {scheduler!r}: BOHB's searcher and its "
+            "HyperBandForBOHB scheduler only work together. Fix: use --searcher bohb with --scheduler bohb "
+            "(the default for bohb), or another searcher with asha or fifo."
+        )
+    if space.is_grid and searcher != "grid":
+        raise SearcherError(
+            f"Space {space.name!r} is a grid (tune.grid_search), which the {searcher!r} searcher cannot "
+            "sample. Fix: use --searcher grid, or a space of distributions."
+        )
+    if searcher == "grid" and not space.is_grid:
+        raise SearcherError(
+            f"--searcher grid needs a space with tune.grid_search values; {space.name!r} has none. "
+            "Fix: use random, hyperopt, optuna or bohb for this space, or the mlp_grid space."
+        )
+    return scheduler
+
+
+def make_search(
+    searcher: str,
+    scheduler: str | None,
+    space: SearchSpace,
+    *,
+    max_epochs: int,
+    seed: int,
+    grace_period: int = 1,
+) -> SearchPlan:
+    """The (searcher, scheduler) pair for the names, seeded, with budgets in epochs."""
+    scheduler = check_names(searcher, scheduler, space)
+    points = [dict(p) for p in space.points_to_evaluate] or None
+    if searcher == "hyperopt":
+        from ray.tune.search.hyperopt import HyperOptSearch
+
+        search_alg = HyperOptSearch(points_to_evaluate=points, random_state_seed=seed)
+    elif searcher == "optuna":
+        import optuna
+        from ray.tune.search.optuna import OptunaSearch
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        search_alg = OptunaSearch(points_to_evaluate=points, sampler=optuna.samplers.TPESampler(seed=seed))
+    elif searcher == "bohb":
+        from ray.tune.search.bohb import TuneBOHB
+
+        search_alg = TuneBOHB(points_to_evaluate=points, seed=seed)
+    else:  # random and grid: Tune's own generator (grid points are expanded, other domains sampled)
+        search_alg = BasicVariantGenerator(points_to_evaluate=points, random_state=seed)
+
+    if scheduler == "bohb":
+        trial_scheduler: TrialScheduler = HyperBandForBOHB(
+            time_attr=TIME_ATTR, max_t=max_epochs, reduction_factor=3
+        )
+    elif scheduler == "asha":
+        trial_scheduler = ASHAScheduler(
+            time_attr=TIME_ATTR, max_t=max_epochs, grace_period=min(grace_period, max_epochs), reduction_factor=3
+        )
+    else:
+        trial_scheduler = FIFOScheduler()
+    return SearchPlan(searcher, scheduler, search_alg, trial_scheduler)

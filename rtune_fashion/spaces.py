@@ -1,0 +1,298 @@
+"""Search spaces as data: the articles' spaces, ours, and their validation before Ray starts.
+
+A space is a flat dict of Ray Tune domains and constants over the keys of :mod:`rtune_fashion.config`.
+:func:`validate_space` refuses, with a :class:`SearchSpaceError` naming the key and the fix:
+
+* an unknown key, or a missing/non-constant ``model``;
+* a range with lower >= upper, a log range that starts at or below 0, an empty choice or grid;
+* a value any searcher could draw that the model builder would refuse (type or range);
+* for CNNs, any combination of the shape-deciding choices that shrinks a feature map below 1x1.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from ray import tune
+from ray.tune.search import sample
+
+from rtune_fashion import config as cfg
+from rtune_fashion.errors import ModelConfigError, SearchSpaceError
+from rtune_fashion.models import FASHION_INPUT_SHAPE, cnn_feature_maps
+
+_MAX_SHAPE_COMBINATIONS = 20_000
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    """A named search space: the Ray Tune param space, where it comes from, and what it is for."""
+
+    name: str
+    params: dict[str, Any]
+    source: str
+    description: str = ""
+    points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def model(self) -> str:
+        return self.params["model"]
+
+    @property
+    def is_grid(self) -> bool:
+        return is_grid(self.params)
+
+
+def is_grid(params: Mapping[str, Any]) -> bool:
+    """Whether any key of ``params`` is a ``tune.grid_search``."""
+    return any(_is_grid_value(value) for value in params.values())
+
+
+def _is_grid_value(value: Any) -> bool:
+    return isinstance(value, Mapping) and set(value) == {"grid_search"}
+
+
+# ---------------------------------------------------------------------------------------------------
+# Validation
+
+
+def _candidates(key: str, value: Any) -> list[Any] | None:
+    """Representative values a searcher can draw for ``key`` (None for an opaque ``sample_from``).
+
+    Categories and grids: every value; integer ranges: both ends (randint's upper end is exclusive,
+    qrandint's inclusive); float ranges: the lower end only (the upper end is checked as a bound).
+    """
+    if _is_grid_value(value):
+        values = value["grid_search"]
+        if not isinstance(values, list | tuple) or not values:
+            raise SearchSpaceError(f"Search space key {key!r}: grid_search needs a non-empty list, got {values!r}.")
+        return list(values)
+    if isinstance(value, sample.Categorical):
+        if not value.categories:
+            raise SearchSpaceError(f"Search space key {key!r}: tune.choice([]) has no categories; give at least one.")
+        return list(value.categories)
+    if isinstance(value, sample.Float | sample.Integer):
+        lower, upper = value.lower, value.upper
+        if lower is None or upper is None or not lower < upper:
+            raise SearchSpaceError(
+                f"Search space key {key!r}: lower < upper must hold, but got (lower={lower}, upper={upper})."
+            )
+        if isinstance(value.get_sampler(), sample.Float._LogUniform | sample.Integer._LogUniform) and lower <= 0:
+            raise SearchSpaceError(
+                f"Search space key {key!r}: a log-uniform range must start above 0, but got lower={lower}."
+            )
+        if isinstance(value, sample.Integer):
+            inclusive = isinstance(value.get_sampler(), sample.Quantized)
+            return [lower, upper if inclusive else upper - 1]
+        return [lower]
+    if isinstance(value, sample.Function):
+        return None
+    if isinstance(value, sample.Domain):
+        raise SearchSpaceError(f"Search space key {key!r}: unsupported domain {type(value).__name__}.")
+    return [value]
+
+
+def _check_float_upper(key: str, value: Any) -> None:
+    if not isinstance(value, sample.Float):
+        return
+    param = cfg.PARAMS[cfg.split_key(key)[0]]
+    if param.high is not None and value.upper > param.high:
+        raise SearchSpaceError(
+            f"Search space key {key!r}: range [{value.lower}, {value.upper}] goes beyond the accepted "
+            f"maximum {param.high}. Fix: lower its upper bound."
+        )
+
+
+def validate_space(params: Mapping[str, Any], *, name: str = "search space") -> None:
+    """Check ``params`` before Ray starts; see the module docstring for what is refused.
+
+    Raises:
+        SearchSpaceError: the first problem found, naming the key, the value and the fix.
+    """
+    model = params.get("model")
+    if model not in cfg.MODELS:
+        raise SearchSpaceError(
+            f"{name}: key 'model' must be the constant 'mlp' or 'cnn' (one builder per search), got {model!r}."
+        )
+    candidates: dict[str, list[Any]] = {}
+    for key, value in params.items():
+        if not cfg.is_known_key(key, model):
+            raise SearchSpaceError(
+                f"{name}: unknown key {key!r} for a {model} model. Fix: use the keys listed by "
+                "`rtune describe --keys` (per-layer forms such as units_2 where a key has them)."
+            )
+        values = _candidates(key, value)
+        if values is None:
+            continue
+        _check_float_upper(key, value)
+        reference = {k: v for k, v in params.items() if not isinstance(v, sample.Domain | Mapping)}
+        for candidate in values:
+            try:
+                cfg.validate({**reference, "model": model, key: candidate})
+            except ModelConfigError as error:
+                raise SearchSpaceError(f"{name}: key {key!r} can take a value the model refuses: {error}") from error
+        candidates[key] = values
+    if model == "cnn":
+        _check_cnn_shapes(params, candidates, name)
+
+
+def _check_cnn_shapes(params: Mapping[str, Any], candidates: dict[str, list[Any]], name: str) -> None:
+    """Build no model; compute the feature maps of every combination of shape-deciding values."""
+    shape_keys = [k for k in candidates if cfg.split_key(k)[0] in cfg.SHAPE_KEYS]
+    fixed = {k: values[0] for k, values in candidates.items()}
+    combinations = itertools.product(*(candidates[k] for k in shape_keys))
+    for count, combination in enumerate(combinations):
+        if count >= _MAX_SHAPE_COMBINATIONS:
+            break
+        chosen = dict(zip(shape_keys, combination, strict=True))
+        try:
+            cnn_feature_maps({**fixed, **chosen}, FASHION_INPUT_SHAPE)
+        except ModelConfigError as error:
+            where = ", ".join(f"{k}={v!r}" for k, v in chosen.items())
+            raise SearchSpaceError(
+                f"{name} allows an impossible CNN (with {where}): {error} Fix: narrow these ranges."
+            ) from error
+
+
+# ---------------------------------------------------------------------------------------------------
+# The spaces
+
+_LEARNING_RATES_HYPERAS = [1e-3, 1e-2, 1e-1]
+
+MLP_HYPERAS = SearchSpace(
+    name="mlp_hyperas",
+    source="Article A (Hyperas, TPE): 30 evaluations of 20 epochs",
+    description="2 or 3 dense layers of 128-1024 units, relu/sigmoid, dropout U(0,1) each; "
+    "adam/sgd/rmsprop each with its own learning rate in {1e-3, 1e-2, 1e-1}; batch 128-512",
+    params={
+        "model": "mlp",
+        "num_layers": tune.choice([2, 3]),
+        **{f"units_{i}": tune.choice([128, 256, 512, 1024]) for i in (1, 2, 3)},
+        **{f"activation_{i}": tune.choice(["relu", "sigmoid"]) for i in (1, 2, 3)},
+        **{f"dropout_{i}": tune.uniform(0.0, 1.0) for i in (1, 2, 3)},
+        "optimizer": tune.choice(["adam", "sgd", "rmsprop"]),
+        **{f"lr_{name}": tune.choice(_LEARNING_RATES_HYPERAS) for name in ("adam", "sgd", "rmsprop")},
+        "batch_size": tune.choice([128, 256, 512]),
+    },
+)
+
+CNN_HYPERAS = SearchSpace(
+    name="cnn_hyperas",
+    source="Article D (Hyperas on the VGG-like CNN, TPE): 30 evaluations of 15 epochs, Adam 1e-3, batch 256",
+    description="filters 16-16-32-32 or 32-32-64-64, batch norm in block 2, dropout U(0,1) after each pool; "
+    "1 or 2 dense layers of 256/512/1024 with batch norm and dropout U(0,1)",
+    params={
+        "model": "cnn",
+        "num_blocks": 2,
+        "convs_per_block": 2,
+        "filters": tune.choice([16, 32]),  # doubles in block 2
+        "padding": "same",
+        "batch_norm_1": False,
+        "batch_norm_2": True,
+        "dropout_1": tune.uniform(0.0, 1.0),
+        "dropout_2": tune.uniform(0.0, 1.0),
+        "num_dense": tune.choice([1, 2]),
+        "dense_units_1": tune.choice([256, 512, 1024]),
+        "dense_units_2": tune.choice([256, 512, 1024]),
+        "dense_batch_norm": True,
+        "dense_dropout_1": tune.uniform(0.0, 1.0),
+        "dense_dropout_2": tune.uniform(0.0, 1.0),
+        "optimizer": "adam",
+        "learning_rate": 1e-3,
+        "batch_size": 256,
+    },
+)
+
+MLP_KERASTUNER = SearchSpace(
+    name="mlp_kerastuner",
+    source="Article E (Keras Tuner, Bayesian optimisation), MLP space",
+    description="1-3 dense layers of 50-350 units (step 50), dropout {0, 0.1, 0.2}; "
+    "SGD (Nesterov, momentum 0.9) or Adam; learning rate {0.1, 0.01, 0.001}",
+    params={
+        "model": "mlp",
+        "num_layers": tune.randint(1, 4),
+        **{f"units_{i}": tune.qrandint(50, 350, 50) for i in (1, 2, 3)},
+        "dropout": tune.choice([0.0, 0.1, 0.2]),
+        "optimizer": tune.choice(["sgd", "adam"]),
+        "momentum": 0.9,
+        "nesterov": True,
+        "learning_rate": tune.choice([0.1, 0.01, 0.001]),
+        "batch_size": 32,  # Keras' default, which the article kept
+    },
+)
+
+CNN_KERASTUNER = SearchSpace(
+    name="cnn_kerastuner",
+    source="Article E (Keras Tuner, Bayesian optimisation), CNN space: 100 trials",
+    description="1-3 conv-pool-dropout blocks of 32 or 64 filters, valid or same padding; dense 25-150 "
+    "(step 25); SGD (Nesterov 0.9) or Adam; learning rate {0.01, 0.001}",
+    params={
+        "model": "cnn",
+        "num_blocks": tune.randint(1, 4),
+        "convs_per_block": 1,
+        **{f"filters_{i}": tune.choice([32, 64]) for i in (1, 2, 3)},
+        "padding": tune.choice(["valid", "same"]),
+        "dropout": 0.25,  # the article's blocks end in dropout; its rate is not given
+        "num_dense": 1,
+        "dense_units": tune.qrandint(25, 150, 25),
+        "optimizer": tune.choice(["sgd", "adam"]),
+        "momentum": 0.9,
+        "nesterov": True,
+        "learning_rate": tune.choice([0.01, 0.001]),
+        "batch_size": 32,
+    },
+)
+
+CNN_WIDE = SearchSpace(
+    name="cnn_wide",
+    source="rtune_fashion's own space for BOHB (cnn_bohb.py)",
+    description="2-3 VGG blocks of 1-2 convs, 16/32/64 base filters doubling per block, 3x3 or 5x5, "
+    "batch norm, dropout; 1-2 dense layers; adam/nadam at a log-uniform learning rate; batch size; "
+    "flip and shift augmentation",
+    params={
+        "model": "cnn",
+        "num_blocks": tune.randint(2, 4),
+        "convs_per_block": tune.randint(1, 3),
+        "filters": tune.choice([16, 32, 64]),
+        "kernel_size": tune.choice([3, 5]),
+        "padding": "same",
+        "batch_norm": tune.choice([True, False]),
+        "dropout": tune.uniform(0.0, 0.5),
+        "num_dense": tune.randint(1, 3),
+        "dense_units": tune.choice([64, 128, 256, 512]),
+        "dense_dropout": tune.uniform(0.0, 0.6),
+        "optimizer": tune.choice(["adam", "nadam"]),
+        "learning_rate": tune.loguniform(2e-4, 5e-3),
+        "batch_size": tune.choice([64, 128, 256]),
+        "augment_flip": tune.choice([True, False]),
+        "augment_translate": tune.choice([0.0, 0.05, 0.1]),
+    },
+)
+
+MLP_GRID = SearchSpace(
+    name="mlp_grid",
+    source="Article B's grid style (GridSearchCV), on Fashion-MNIST: optimizer x learning rate",
+    description="a 2-layer 256-unit MLP; every optimizer crossed with three learning rates",
+    params={
+        "model": "mlp",
+        "num_layers": 2,
+        "units": 256,
+        "dropout": 0.2,
+        "optimizer": tune.grid_search(["adam", "sgd", "rmsprop", "nadam"]),
+        "learning_rate": tune.grid_search([1e-3, 1e-2, 1e-1]),
+        "batch_size": 256,
+    },
+)
+
+SPACES: dict[str, SearchSpace] = {
+    s.name: s for s in (MLP_HYPERAS, CNN_HYPERAS, MLP_KERASTUNER, CNN_KERASTUNER, CNN_WIDE, MLP_GRID)
+}
+
+
+def get_space(name: str) -> SearchSpace:
+    """The named space; SearchSpaceError listing the names for an unknown one."""
+    if name not in SPACES:
+        raise SearchSpaceError(f"Unknown search space {name!r}. Spaces: {', '.join(SPACES)}.")
+    return SPACES[name]

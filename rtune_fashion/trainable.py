@@ -1,0 +1,81 @@
+"""The Ray Tune trainable: one trial = one config trained epoch by epoch, reported and checkpointed.
+
+Contract of :func:`train_trial`:
+
+* the dataset arrives through Ray's object store (``tune.with_parameters``), never read from disk;
+* every epoch reports loss, accuracy, val_loss, val_accuracy, epoch and epoch_time_s, with a
+  checkpoint (the ``.keras`` file: weights and optimizer state, plus the epoch) attached;
+* a trial that has a checkpoint (paused by BOHB, retried after a failure, resumed experiment)
+  continues after the checkpoint's epoch instead of starting again;
+* a NaN or infinite loss ends the trial with :class:`NonFiniteLossError` (nothing reported for that
+  epoch, so it can never become the best);
+* seeds come from the experiment seed and the trial id; CPU threads and the GPU memory policy follow the
+  trial's resources (:mod:`rtune_fashion.devices`); Keras' session is cleared first, since actors are
+  reused between trials.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import zlib
+from pathlib import Path
+from typing import Any
+
+import keras
+from ray import tune
+
+from rtune_fashion import config as cfg
+from rtune_fashion import devices
+from rtune_fashion.data import Dataset
+from rtune_fashion.models import build_model
+from rtune_fashion.training import fit_epochs
+
+MODEL_FILE = "model.keras"
+STATE_FILE = "state.json"
+
+
+def trial_seed(seed: int, trial_id: str) -> int:
+    """A per-trial seed: stable for a trial id, different between trials of one experiment."""
+    return (seed * 1_000_003 + zlib.crc32(trial_id.encode())) % (2**31 - 1)
+
+
+def _trial_resources() -> tuple[float, float]:
+    bundle = tune.get_context().get_trial_resources().required_resources
+    return float(bundle.get("CPU", 1)), float(bundle.get("GPU", 0))
+
+
+def _save_checkpoint(directory: Path, model: keras.Model, epoch: int) -> None:
+    model.save(directory / MODEL_FILE)
+    (directory / STATE_FILE).write_text(json.dumps({"epoch": epoch}))
+
+
+def _load_checkpoint(checkpoint: tune.Checkpoint) -> tuple[keras.Model, int]:
+    with checkpoint.as_directory() as directory:
+        model = keras.models.load_model(Path(directory) / MODEL_FILE)
+        epoch = int(json.loads((Path(directory) / STATE_FILE).read_text())["epoch"])
+    return model, epoch
+
+
+def train_trial(config: dict[str, Any], *, data: Dataset, max_epochs: int, seed: int = 0) -> None:
+    """Train ``config`` for up to ``max_epochs`` epochs, reporting each one to Tune (see module doc)."""
+    config = cfg.validate(config)
+    cpus, gpus = _trial_resources()
+    devices.configure(cpus, gpus)
+    keras.backend.clear_session()
+
+    checkpoint = tune.get_checkpoint()
+    base_seed = trial_seed(seed, tune.get_context().get_trial_id())
+    if checkpoint is not None:
+        model, start_epoch = _load_checkpoint(checkpoint)
+        keras.utils.set_random_seed(base_seed + start_epoch)
+    else:
+        keras.utils.set_random_seed(base_seed)
+        model, start_epoch = build_model(config, data.input_shape, data.num_classes), 0
+
+    def report(epoch: int, metrics: dict[str, float], model: keras.Model) -> None:
+        with tempfile.TemporaryDirectory() as directory:
+            _save_checkpoint(Path(directory), model, epoch)
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+
+    fit_epochs(model, config, data, start_epoch=start_epoch, end_epoch=max_epochs, on_epoch=report)
