@@ -4,7 +4,7 @@ A space is a flat dict of Ray Tune domains and constants over the keys of :mod:`
 :func:`validate_space` refuses, with a :class:`SearchSpaceError` naming the key and the fix:
 
 * an unknown key, or a missing/non-constant ``model``;
-* a range with lower >= upper, a log range that starts at or below 0, an empty choice or grid;
+* a range with lower >= upper, an empty choice or grid (Ray itself refuses a log range from 0);
 * a value any searcher could draw that the model builder would refuse (type or range);
 * for CNNs, any combination of the shape-deciding choices that shrinks a feature map below 1x1.
 """
@@ -79,10 +79,6 @@ def _candidates(key: str, value: Any) -> list[Any] | None:
             raise SearchSpaceError(
                 f"Search space key {key!r}: lower < upper must hold, but got (lower={lower}, upper={upper})."
             )
-        if isinstance(value.get_sampler(), sample.Float._LogUniform | sample.Integer._LogUniform) and lower <= 0:
-            raise SearchSpaceError(
-                f"Search space key {key!r}: a log-uniform range must start above 0, but got lower={lower}."
-            )
         if isinstance(value, sample.Integer):
             inclusive = isinstance(value.get_sampler(), sample.Quantized)
             return [lower, upper if inclusive else upper - 1]
@@ -116,18 +112,19 @@ def validate_space(params: Mapping[str, Any], *, name: str = "search space") -> 
         raise SearchSpaceError(
             f"{name}: key 'model' must be the constant 'mlp' or 'cnn' (one builder per search), got {model!r}."
         )
+    unknown = [key for key in params if not cfg.is_known_key(key, model)]
+    if unknown:
+        raise SearchSpaceError(
+            f"{name}: unknown key {unknown[0]!r} for a {model} model. Fix: use the keys listed by "
+            "`rtune describe --keys` (per-layer forms such as units_2 where a key has them)."
+        )
+    reference = {k: v for k, v in params.items() if not isinstance(v, sample.Domain | Mapping)}
     candidates: dict[str, list[Any]] = {}
     for key, value in params.items():
-        if not cfg.is_known_key(key, model):
-            raise SearchSpaceError(
-                f"{name}: unknown key {key!r} for a {model} model. Fix: use the keys listed by "
-                "`rtune describe --keys` (per-layer forms such as units_2 where a key has them)."
-            )
         values = _candidates(key, value)
         if values is None:
             continue
         _check_float_upper(key, value)
-        reference = {k: v for k, v in params.items() if not isinstance(v, sample.Domain | Mapping)}
         for candidate in values:
             try:
                 cfg.validate({**reference, "model": model, key: candidate})
@@ -140,7 +137,7 @@ def validate_space(params: Mapping[str, Any], *, name: str = "search space") -> 
 
 def _check_cnn_shapes(params: Mapping[str, Any], candidates: dict[str, list[Any]], name: str) -> None:
     """Build no model; compute the feature maps of every combination of shape-deciding values."""
-    shape_keys = [k for k in candidates if cfg.split_key(k)[0] in cfg.SHAPE_KEYS]
+    shape_keys = [k for k, v in candidates.items() if cfg.split_key(k)[0] in cfg.SHAPE_KEYS and len(v) > 1]
     fixed = {k: values[0] for k, values in candidates.items()}
     combinations = itertools.product(*(candidates[k] for k in shape_keys))
     for count, combination in enumerate(combinations):
@@ -152,7 +149,7 @@ def _check_cnn_shapes(params: Mapping[str, Any], candidates: dict[str, list[Any]
         except ModelConfigError as error:
             where = ", ".join(f"{k}={v!r}" for k, v in chosen.items())
             raise SearchSpaceError(
-                f"{name} allows an impossible CNN (with {where}): {error} Fix: narrow these ranges."
+                f"{name} allows an impossible CNN (with {where}), so narrow these ranges: {error}"
             ) from error
 
 

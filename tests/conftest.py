@@ -1,0 +1,47 @@
+"""Shared fixtures: seeds, a small slice of the real Fashion-MNIST, Ray started once per module."""
+
+from __future__ import annotations
+
+import os
+import random
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import numpy as np
+import pytest
+
+from rtune_fashion.data import Dataset, load_fashion_mnist
+
+SMALL = {"train": 600, "val": 300, "test": 300}
+
+
+@pytest.fixture(autouse=True)
+def _seed() -> None:
+    random.seed(0)
+    np.random.seed(0)
+
+
+@pytest.fixture(scope="session")
+def small_data() -> Dataset:
+    """A stratified slice of the real data (the CI installs Debian's dataset-fashion-mnist)."""
+    return load_fashion_mnist(subset=SMALL)
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """Real Ray with 2 CPUs, started once for the module that asks for it."""
+    import ray
+
+    from rtune_fashion.experiment import _WORKER_ENV
+
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": _WORKER_ENV}, logging_level="ERROR")
+    yield ray
+    ray.shutdown()
+
+
+def synthetic_data(n: int = 64, *, fill: float | None = None) -> Dataset:
+    """64 random 28x28 images (or all ``fill``); for tests where the data does not matter."""
+    rng = np.random.default_rng(0)
+    x = rng.random((n, 28, 28, 1), dtype=np.float32) if fill is None else np.full((n, 28, 28, 1), fill, np.float32)
+    y = rng.integers(0, 10, n)
+    return Dataset(x, y, x[: n // 2], y[: n // 2], x[: n // 2], y[: n // 2])

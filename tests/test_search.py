@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+import pytest
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandForBOHB
+
+from rtune_fashion import config as cfg
+from rtune_fashion.errors import SearcherError
+from rtune_fashion.models import build_model
+from rtune_fashion.search import METRIC, MODE, make_search
+from rtune_fashion.spaces import get_space
+
+
+@pytest.mark.parametrize(
+    ("searcher", "space"),
+    [("hyperopt", "mlp_hyperas"), ("optuna", "mlp_kerastuner"), ("bohb", "cnn_wide"), ("random", "cnn_hyperas"),
+     ("grid", "mlp_grid")],
+)  # fmt: skip
+def test_every_searcher_suggests_configs_the_builders_accept(searcher: str, space: str) -> None:
+    """The contract every searcher must meet: its suggestions are valid, buildable configs."""
+    plan = make_search(searcher, None, get_space(space), max_epochs=4, seed=1)
+    plan.search_alg.set_search_properties(METRIC, MODE, get_space(space).params)
+    if searcher in ("random", "grid"):
+        experiment = tune.Experiment("contract", run=lambda config: None, config=get_space(space).params, num_samples=3)
+        plan.search_alg.add_configurations(experiment)
+        suggestions = [plan.search_alg.next_trial().config for _ in range(3)]
+    else:
+        suggestions = [plan.search_alg.suggest(f"trial{i}") for i in range(3)]
+    constants = {k: v for k, v in get_space(space).params.items() if not hasattr(v, "sample")}
+    for suggestion in suggestions:
+        config = cfg.validate({**constants, **suggestion})  # as Tune merges constants; numpy scalars normalised
+        assert all(not type(v).__module__.startswith("numpy") for v in config.values())
+        assert build_model(config).count_params() > 0
+
+
+def test_seeded_searchers_repeat_their_suggestions() -> None:
+    def first(seed: int) -> dict:
+        plan = make_search("hyperopt", None, get_space("mlp_hyperas"), max_epochs=4, seed=seed)
+        plan.search_alg.set_search_properties(METRIC, MODE, get_space("mlp_hyperas").params)
+        return plan.search_alg.suggest("t")
+
+    assert first(7) == first(7)
+    assert first(7) != first(8)
+
+
+def test_grid_searcher_expands_every_grid_point() -> None:
+    plan = make_search("grid", None, get_space("mlp_grid"), max_epochs=4, seed=0)
+    plan.search_alg.add_configurations(
+        tune.Experiment("grid", run=lambda config: None, config=get_space("mlp_grid").params, num_samples=1)
+    )
+    points = set()
+    while (trial := plan.search_alg.next_trial()) is not None:
+        points.add((trial.config["optimizer"], trial.config["learning_rate"]))
+    assert points == {(o, lr) for o in ("adam", "sgd", "rmsprop", "nadam") for lr in (1e-3, 1e-2, 1e-1)}
+
+
+def test_default_schedulers() -> None:
+    bohb = make_search("bohb", None, get_space("cnn_wide"), max_epochs=9, seed=0).scheduler
+    assert isinstance(bohb, HyperBandForBOHB)
+    asha = make_search("optuna", None, get_space("cnn_wide"), max_epochs=9, seed=0).scheduler
+    assert isinstance(asha, ASHAScheduler)
+    fifo = make_search("hyperopt", "fifo", get_space("cnn_wide"), max_epochs=9, seed=0).scheduler
+    assert isinstance(fifo, FIFOScheduler)
+
+
+@pytest.mark.parametrize(
+    ("searcher", "scheduler", "space", "message"),
+    [
+        ("bohb", "asha", "cnn_wide", r"'bohb' cannot run with scheduler 'asha'.*only work together"),
+        ("hyperopt", "bohb", "cnn_wide", r"'hyperopt' cannot run with scheduler 'bohb'"),
+        ("hyperopt", None, "mlp_grid", r"'mlp_grid' is a grid .* 'hyperopt' searcher cannot sample.*--searcher grid"),
+        ("bohb", None, "mlp_grid", r"is a grid"),
+        ("grid", None, "cnn_wide", r"--searcher grid needs a space with tune.grid_search values"),
+        ("tpe", None, "cnn_wide", r"Unknown searcher 'tpe'. Searchers: hyperopt, optuna, bohb, random, grid"),
+        ("optuna", "median", "cnn_wide", r"Unknown scheduler 'median'. Schedulers: asha, fifo, bohb"),
+    ],
+)
+def test_misuse_is_refused(searcher: str, scheduler: str | None, space: str, message: str) -> None:
+    with pytest.raises(SearcherError, match=message):
+        make_search(searcher, scheduler, get_space(space), max_epochs=4, seed=0)

@@ -1,0 +1,60 @@
+from __future__ import annotations
+
+import pytest
+from ray import tune
+
+from rtune_fashion.errors import SearchSpaceError
+from rtune_fashion.models import build_model
+from rtune_fashion.spaces import SPACES, get_space, validate_space
+
+
+@pytest.mark.parametrize("name", sorted(SPACES))
+def test_every_space_is_valid(name: str) -> None:
+    validate_space(SPACES[name].params, name=name)
+
+
+@pytest.mark.parametrize("name", sorted(n for n in SPACES if not SPACES[n].is_grid))
+def test_sampled_configs_build(name: str) -> None:
+    for _ in range(3):
+        config = {k: v.sample() if hasattr(v, "sample") else v for k, v in SPACES[name].params.items()}
+        assert build_model(config).count_params() > 0
+
+
+def test_article_a_space_is_faithful() -> None:
+    params = get_space("mlp_hyperas").params
+    assert params["num_layers"].categories == [2, 3]
+    assert params["units_3"].categories == [128, 256, 512, 1024]
+    assert params["lr_sgd"].categories == [1e-3, 1e-2, 1e-1]
+    assert (params["dropout_2"].lower, params["dropout_2"].upper) == (0.0, 1.0)
+    assert params["batch_size"].categories == [128, 256, 512]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"model": "mlp", "units": tune.randint(300, 100)}, r"'units': lower < upper must hold.*lower=300, upper=100"),
+        ({"model": "mlp", "optimizer": tune.choice([])}, r"'optimizer': tune.choice\(\[\]\) has no categories"),
+        ({"model": "mlp", "units": tune.grid_search([])}, r"grid_search needs a non-empty list"),
+        ({"model": "mlp", "unitz": 3}, r"unknown key 'unitz' for a mlp model"),
+        ({"units": 3}, r"key 'model' must be the constant 'mlp' or 'cnn'"),
+        ({"model": tune.choice(["mlp", "cnn"])}, r"key 'model' must be the constant"),
+        ({"model": "mlp", "dropout": tune.uniform(0, 1.5)}, r"'dropout': range \[0, 1.5\] goes beyond .* 1.0"),
+        ({"model": "mlp", "optimizer": tune.choice(["adam", "lbfgs"])}, r"'optimizer' can take a value .* 'lbfgs'"),
+        ({"model": "mlp", "units": tune.randint(0, 10)}, r"'units' can take a value the model refuses.*'units' is 0"),
+    ],
+)
+def test_invalid_spaces_are_refused_with_the_key_named(params: dict, message: str) -> None:
+    with pytest.raises(SearchSpaceError, match=message):
+        validate_space(params)
+
+
+def test_space_that_allows_an_impossible_cnn_is_refused() -> None:
+    params = {"model": "cnn", "num_blocks": tune.randint(1, 5), "convs_per_block": 2,
+              "padding": tune.choice(["same", "valid"])}  # fmt: skip
+    with pytest.raises(SearchSpaceError, match=r"impossible CNN \(with num_blocks=4, padding='valid'\).*block3_conv2"):
+        validate_space(params, name="my space")
+
+
+def test_unknown_space_name_lists_the_spaces() -> None:
+    with pytest.raises(SearchSpaceError, match=r"Unknown search space 'cnn'. Spaces: mlp_hyperas, cnn_hyperas"):
+        get_space("cnn")
