@@ -1,0 +1,87 @@
+"""Bad input on the command line: one clear line on stderr, exit code 2, nothing written."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rtune_fashion.cli import main
+
+RUN = ["run", "--space", "mlp_hyperas", "--searcher", "hyperopt"]
+
+
+def _fails(capsys, argv: list[str], message: str) -> str:
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse's own errors
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert message in err, err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--num-samples", "0"], "argument --num-samples: must be a positive integer, got '0'"),
+        (["--max-epochs", "-3"], "argument --max-epochs: must be a positive integer, got '-3'"),
+        (["--max-epochs", "ten"], "argument --max-epochs: must be a positive integer, got 'ten'"),
+        (["--cpus-per-trial", "0"], "argument --cpus-per-trial: must be a number above 0, got '0'"),
+        (["--gpus-per-trial", "-0.5"], "argument --gpus-per-trial: must be a number of 0 or more, got '-0.5'"),
+        (["--gpus-per-trial", "nan"], "argument --gpus-per-trial: must be a number of 0 or more, got 'nan'"),
+        (["--gpus-per-trial", "1.5"], "above 1 it must be a whole number of GPUs"),
+        (["--space", "cnn"], "argument --space: invalid choice: 'cnn'"),
+        (["--searcher", "tpe"], "argument --searcher: invalid choice: 'tpe'"),
+        (["--scheduler", "bohb"], "Searcher 'hyperopt' cannot run with scheduler 'bohb'"),
+        (["--max-failures", "-2"], "--max-failures must be -1 (retry forever) or more, got -2"),
+    ],
+)
+def test_bad_run_flags(capsys, tmp_path: Path, flags: list[str], message: str) -> None:
+    _fails(capsys, [*RUN, "--storage", str(tmp_path), *flags], message)
+    assert list(tmp_path.iterdir()) == []  # nothing half-written
+
+
+def test_grid_space_with_model_based_searcher(capsys, tmp_path: Path) -> None:
+    _fails(capsys, ["run", "--space", "mlp_grid", "--searcher", "optuna", "--storage", str(tmp_path)],
+           "is a grid (tune.grid_search), which the 'optuna' searcher cannot sample")  # fmt: skip
+
+
+def test_missing_data_dir(capsys, tmp_path: Path) -> None:
+    _fails(capsys, [*RUN, "--storage", str(tmp_path), "--data-dir", str(tmp_path / "nowhere")],
+           "nowhere (from --data-dir) does not exist")  # fmt: skip
+
+
+def test_unwritable_storage(capsys, tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    _fails(capsys, [*RUN, "--storage", str(blocker / "results")], "Cannot write to the storage path")
+
+
+def test_resume_without_an_experiment(capsys, tmp_path: Path) -> None:
+    _fails(capsys, [*RUN, "--storage", str(tmp_path), "--resume"], "holds no experiment to resume")
+    _fails(capsys, ["resume", str(tmp_path / "nothing")], "is not an rtune experiment directory")
+
+
+def test_describe_preset_prints_the_layer_table(capsys) -> None:
+    assert main(["describe", "hyperas_best_cnn"]) == 0
+    out = capsys.readouterr().out
+    assert "block2_conv2_bn" in out and "7x7x64" in out and "dense1_dropout" in out
+
+
+def test_describe_config_and_its_errors(capsys) -> None:
+    assert main(["describe", "--config", json.dumps({"model": "mlp", "num_layers": 1, "units": 7})]) == 0
+    assert "dense1" in capsys.readouterr().out
+    _fails(capsys, ["describe", "--config", "{model: mlp}"], "--config is not valid JSON")
+    impossible = json.dumps({"model": "cnn", "num_blocks": 6, "convs_per_block": 1})
+    _fails(capsys, ["describe", "--config", impossible], "block5_pool (2x2) gets a 1x1 feature map")
+    _fails(capsys, ["describe", "lenet5"], "Unknown preset 'lenet5'. Presets: baseline_softmax")
+
+
+def test_describe_lists_keys_and_spaces(capsys) -> None:
+    assert main(["describe", "--keys"]) == 0
+    assert "units_<i>" in capsys.readouterr().out
+    assert main(["describe", "--spaces"]) == 0
+    assert "cnn_wide" in capsys.readouterr().out

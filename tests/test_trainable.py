@@ -1,0 +1,84 @@
+"""The trainable through real Ray Tune: reports, checkpoints, resume from a checkpoint, NaN."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ray import tune
+
+from rtune_fashion.errors import NonFiniteLossError
+from rtune_fashion.models import build_model
+from rtune_fashion.trainable import MODEL_FILE, STATE_FILE, train_trial
+from rtune_fashion.training import fit_epochs
+from tests.conftest import synthetic_data
+
+pytestmark = pytest.mark.slow
+OVERFLOW = 1e38  # float32 overflows in the first layer: the loss is NaN in epoch 1
+MLP = {"model": "mlp", "num_layers": 1, "units": 16, "batch_size": 64}
+
+
+def _fit(trainable, storage: Path, config: dict, max_failures: int = 0) -> tune.ResultGrid:
+    tuner = tune.Tuner(
+        trainable,
+        param_space=config,
+        run_config=tune.RunConfig(
+            storage_path=str(storage),
+            name="t",
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            failure_config=tune.FailureConfig(max_failures=max_failures),
+            verbose=0,
+        ),
+    )
+    return tuner.fit()
+
+
+def test_every_epoch_is_reported_and_checkpointed(ray_local, small_data, tmp_path: Path) -> None:
+    trainable = tune.with_parameters(train_trial, data=small_data, max_epochs=3, seed=0)
+    result = _fit(trainable, tmp_path, MLP)[0]
+    assert result.error is None
+    history = result.metrics_dataframe
+    assert history["epoch"].tolist() == [1, 2, 3]
+    for key in ("loss", "accuracy", "val_loss", "val_accuracy", "epoch_time_s"):
+        assert np.isfinite(history[key]).all(), key
+    assert history["val_accuracy"].iloc[-1] > 0.3  # 600 real images, 3 epochs: well above chance (0.1)
+    assert len(result.best_checkpoints) == 2  # one per epoch, the two newest kept
+    with result.checkpoint.as_directory() as directory:
+        assert json.loads((Path(directory) / STATE_FILE).read_text()) == {"epoch": 3}
+        assert (Path(directory) / MODEL_FILE).stat().st_size > 0
+
+
+def crash_after_first_epoch_once(config: dict, *, data, max_epochs: int, marker: str) -> None:
+    """Train one epoch and crash, the first time only (the marker file toggles the failure)."""
+    if not Path(marker).exists():
+        train_trial(config, data=data, max_epochs=1)
+        Path(marker).touch()
+        raise RuntimeError("simulated crash after epoch 1")
+    train_trial(config, data=data, max_epochs=max_epochs)
+
+
+def test_failed_trial_resumes_from_its_checkpoint(ray_local, small_data, tmp_path: Path) -> None:
+    trainable = tune.with_parameters(
+        crash_after_first_epoch_once, data=small_data, max_epochs=3, marker=str(tmp_path / "crashed")
+    )
+    result = _fit(trainable, tmp_path, MLP, max_failures=1)[0]
+    assert result.error is None and (tmp_path / "crashed").exists()
+    # One epoch before the crash, then epochs 2 and 3 from the checkpoint: epoch 1 is never trained twice.
+    assert result.metrics_dataframe["epoch"].tolist() == [1, 2, 3]
+
+
+def test_nan_loss_ends_the_trial_with_an_error(ray_local, tmp_path: Path) -> None:
+    trainable = tune.with_parameters(train_trial, data=synthetic_data(fill=OVERFLOW), max_epochs=3)
+    result = _fit(trainable, tmp_path, MLP)[0]
+    assert isinstance(result.error.cause, NonFiniteLossError)  # the trial's own exception, kept by Ray
+    assert re.search(r"loss is (nan|inf) at epoch 1", str(result.error))
+    assert result.metrics_dataframe is None or "val_accuracy" not in result.metrics_dataframe  # nothing reported
+
+
+def test_fit_epochs_raises_on_nan_without_ray() -> None:
+    data = synthetic_data(fill=OVERFLOW)
+    with pytest.raises(NonFiniteLossError, match=r"loss is (nan|inf) at epoch 1.*Fix: a lower learning rate"):
+        fit_epochs(build_model(MLP), MLP, data, start_epoch=0, end_epoch=2)
