@@ -1,0 +1,119 @@
+"""Every experiment script end to end through real Ray, in its fastest mode; interruption and resume."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from rtune_fashion.errors import ExperimentError
+from rtune_fashion.experiment import ExperimentSettings, run_experiment
+
+pytestmark = pytest.mark.slow
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPTS = sorted(p.name for p in (ROOT / "experiments").glob("*.py"))
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def _run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _check_results(experiment_dir: Path, expected_trials: int) -> dict:
+    summary = json.loads((experiment_dir / "summary.json").read_text())
+    trials = pd.read_csv(experiment_dir / "trials.csv")
+    assert len(trials) == summary["trials"]["total"] == expected_trials
+    assert summary["trials"]["errored"] == 0, summary["errored_trials"]
+    best = summary["best"]
+    assert 0.1 < best["val_accuracy"] <= 1 and best["val_accuracy"] == trials["best_val_accuracy"].max()
+    retrained = summary["retrained"]
+    assert all(math.isfinite(retrained[k]) and 0 <= retrained[k] <= 1 for k in ("val_accuracy", "test_accuracy"))
+    assert (experiment_dir / "best_model.keras").stat().st_size > 0
+    assert not any(key.startswith("lr_") for key in best["config"])  # readable: one learning rate
+    return summary
+
+
+def test_experiment_scripts_are_all_tested() -> None:
+    assert SCRIPTS == ["cnn_bohb.py", "cnn_hyperopt.py", "cnn_optuna.py", "mlp_hyperopt.py", "mlp_optuna.py"]
+
+
+@pytest.mark.parametrize("script", SCRIPTS)
+def test_experiment_script_smoke_test(script: str, tmp_path: Path) -> None:
+    done = _run([str(ROOT / "experiments" / script), "--smoke-test", "--storage", str(tmp_path)], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    (experiment_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    summary = _check_results(experiment_dir, expected_trials=3)
+    assert summary["settings"]["max_epochs"] == 2 and summary["settings"]["train_size"] == 1000
+    assert f"test {summary['retrained']['test_accuracy']:.4f}" in done.stdout  # printed for people
+    assert "total parameters" in done.stdout  # the architecture, not choice indices
+
+
+def test_grid_searcher_runs_every_point(tmp_path: Path) -> None:
+    settings = ExperimentSettings(space="mlp_grid", searcher="grid", num_samples=1, max_epochs=1, storage=str(tmp_path),
+                                  train_size=300, val_size=200, test_size=100, retrain=False)  # fmt: skip
+    summary = run_experiment(settings, echo=lambda _: None)
+    assert summary["trials"]["total"] == 12 and summary["trials"]["errored"] == 0
+    trials = pd.read_csv(settings.experiment_dir / "trials.csv")
+    assert len(set(zip(trials["config/optimizer"], trials["config/learning_rate"], strict=True))) == 12
+
+
+def test_more_gpus_than_any_node_is_refused_at_once(tmp_path: Path) -> None:
+    settings = ExperimentSettings(space="mlp_hyperas", searcher="hyperopt", gpus_per_trial=1, storage=str(tmp_path),
+                                  smoke_test=True)  # fmt: skip
+    started = time.monotonic()
+    with pytest.raises(ExperimentError, match=r"--gpus-per-trial 1 cannot be met: .* has 0 GPU\(s\)"):
+        run_experiment(settings)
+    assert time.monotonic() - started < 120  # refused, not left pending
+
+
+def _finished_epochs(experiment_dir: Path) -> dict[str, list[int]]:
+    epochs = {}
+    for result_file in experiment_dir.glob("trial_*/result.json"):
+        lines = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
+        epochs[result_file.parent.name] = [line["epoch"] for line in lines]
+    return epochs
+
+
+def test_killed_search_resumes_without_repeating_work(tmp_path: Path) -> None:
+    args = [str(ROOT / "experiments" / "mlp_hyperopt.py"), "--storage", str(tmp_path), "--name", "killed",
+            "--num-samples", "4", "--max-epochs", "4", "--scheduler", "fifo", "--max-concurrent", "1",
+            "--train-size", "2000", "--val-size", "500", "--test-size", "500", "--no-retrain"]  # fmt: skip
+    experiment_dir = tmp_path / "killed"
+    driver = subprocess.Popen([sys.executable, *args], cwd=tmp_path, env=ENV, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:  # kill once a trial has finished and the next has a checkpoint
+            epochs = _finished_epochs(experiment_dir)
+            if sum(e[-1:] == [4] for e in epochs.values()) >= 1 and any(e and e[-1] < 4 for e in epochs.values()):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the search never reached the point to interrupt it")
+        time.sleep(1.5)  # let Tune save its experiment state once more, as a long run would have
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    before = _finished_epochs(experiment_dir)
+
+    done = _run(["-m", "rtune_fashion.cli", "resume", str(experiment_dir)], cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    after = _finished_epochs(experiment_dir)
+    trials = pd.read_csv(experiment_dir / "trials.csv")
+    assert len(trials) == 4 and set(trials["state"]) == {"FINISHED"}  # never more trials than --num-samples
+    for trial, epochs in after.items():
+        assert epochs == [1, 2, 3, 4], (trial, epochs)  # no epoch trained twice: nothing restarted
+    finished_before = [t for t, e in before.items() if e[-1:] == [4]]
+    assert finished_before and all(after[t] == before[t] for t in finished_before)  # finished trials untouched
