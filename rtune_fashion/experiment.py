@@ -29,7 +29,7 @@ from ray import tune
 
 from rtune_fashion import config as cfg
 from rtune_fashion.data import Dataset, load_fashion_mnist
-from rtune_fashion.errors import ExperimentError, RtuneError
+from rtune_fashion.errors import ExperimentError
 from rtune_fashion.search import METRIC, MODE, make_search
 from rtune_fashion.spaces import SearchSpace, get_space, validate_space
 from rtune_fashion.trainable import train_trial
@@ -279,7 +279,7 @@ def run_experiment(settings: ExperimentSettings, echo: Callable[[str], None] = p
     """Run (or resume) the experiment and return its summary (also written to summary.json).
 
     Raises:
-        RtuneError: bad settings, space, searcher pairing, data, storage or resources (before Ray
+        RtuneError (a subclass of it): bad settings, space, searcher pairing, data, storage or resources (before Ray
             starts where possible), or a search in which every trial failed.
     """
     started = time.time()
@@ -432,5 +432,3 @@ def load_settings(experiment_dir: str | os.PathLike) -> ExperimentSettings:
     stored.update(storage=str(path.parent.parent), name=path.parent.name, resume=True)
     return ExperimentSettings(**stored)
 
-
-__all__ = ["ExperimentSettings", "RtuneError", "load_settings", "prepare", "run_experiment", "write_atomic"]
