@@ -69,7 +69,8 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
     parser.add_argument("--searcher", choices=SEARCHERS, default=d("searcher", "hyperopt"))
     parser.add_argument("--scheduler", choices=SCHEDULERS, default=d("scheduler"),
                         help="default: bohb for the bohb searcher, asha otherwise")
-    parser.add_argument("--num-samples", type=positive_int, default=d("num_samples", 10), help="trials to run")
+    parser.add_argument("--num-samples", type=positive_int, default=d("num_samples"),
+                        help="trials to run (default 10; with --searcher grid: passes over the grid, default 1)")
     parser.add_argument("--max-epochs", type=positive_int, default=d("max_epochs", 10),
                         help="epochs of a trial that is never stopped early")
     parser.add_argument("--cpus-per-trial", type=positive_float, default=d("cpus_per_trial", 1.0))

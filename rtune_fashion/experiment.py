@@ -31,7 +31,8 @@ from rtune_fashion import config as cfg
 from rtune_fashion.data import Dataset, load_fashion_mnist
 from rtune_fashion.errors import ExperimentError
 from rtune_fashion.search import METRIC, MODE, make_search
-from rtune_fashion.spaces import SearchSpace, get_space, validate_space
+from rtune_fashion.spaces import SearchSpace, get_space
+from rtune_fashion.spaces import validate as validate_search_space
 from rtune_fashion.trainable import train_trial
 
 SETTINGS_FILE = "settings.json"
@@ -58,7 +59,7 @@ class ExperimentSettings:
     space: str
     searcher: str
     scheduler: str | None = None
-    num_samples: int = 10
+    num_samples: int | None = None  # None: 1 for the grid searcher (one pass over the grid), else 10
     max_epochs: int = 10
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
@@ -77,6 +78,8 @@ class ExperimentSettings:
     retrain: bool = True
 
     def __post_init__(self) -> None:
+        if self.num_samples is None:
+            self.num_samples = 1 if self.searcher == "grid" else 10
         if self.smoke_test:
             self.train_size = min(self.train_size or SMOKE_SUBSET["train"], SMOKE_SUBSET["train"])
             self.val_size = min(self.val_size or SMOKE_SUBSET["val"], SMOKE_SUBSET["val"])
@@ -268,7 +271,7 @@ def prepare(settings: ExperimentSettings) -> tuple[SearchSpace, Any]:
     """Every check that needs no Ray and no data: settings, space, searcher pairing."""
     settings.check()
     space = get_space(settings.space)
-    validate_space(space.params, name=f"space {space.name!r}")
+    validate_search_space(space)
     plan = make_search(
         settings.searcher, settings.scheduler, space, max_epochs=settings.max_epochs, seed=settings.seed
     )

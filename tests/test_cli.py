@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -63,6 +64,16 @@ def test_unwritable_storage(capsys, tmp_path: Path) -> None:
 def test_resume_without_an_experiment(capsys, tmp_path: Path) -> None:
     _fails(capsys, [*RUN, "--storage", str(tmp_path), "--resume"], "holds no experiment to resume")
     _fails(capsys, ["resume", str(tmp_path / "nothing")], "is not an rtune experiment directory")
+
+
+def test_grid_searcher_makes_one_pass_by_default() -> None:
+    from rtune_fashion.cli import add_experiment_arguments, settings_from_args
+
+    parser = argparse.ArgumentParser()
+    add_experiment_arguments(parser, {})
+    grid = settings_from_args(parser.parse_args(["--space", "mlp_grid", "--searcher", "grid"]))
+    other = settings_from_args(parser.parse_args(["--space", "mlp_hyperas", "--searcher", "optuna"]))
+    assert (grid.num_samples, other.num_samples) == (1, 10)
 
 
 def test_describe_preset_prints_the_layer_table(capsys) -> None:

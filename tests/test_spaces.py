@@ -5,12 +5,21 @@ from ray import tune
 
 from rtune_fashion.errors import SearchSpaceError
 from rtune_fashion.models import build_model
-from rtune_fashion.spaces import SPACES, get_space, validate_space
+from rtune_fashion.spaces import SPACES, SearchSpace, get_space, validate, validate_space
 
 
 @pytest.mark.parametrize("name", sorted(SPACES))
 def test_every_space_is_valid(name: str) -> None:
-    validate_space(SPACES[name].params, name=name)
+    validate(SPACES[name])
+
+
+def test_points_to_evaluate_are_checked_against_the_space() -> None:
+    params = {"model": "mlp", "units": tune.choice([8, 16]), "dropout": tune.uniform(0, 0.5)}
+    validate(SearchSpace("ok", params, "test", points_to_evaluate=[{"units": 8, "dropout": 0.1}]))
+    with pytest.raises(SearchSpaceError, match=r"point to evaluate 1 has units=32, outside the key's domain"):
+        validate(SearchSpace("bad", params, "test", points_to_evaluate=[{"units": 32, "dropout": 0.1}]))
+    with pytest.raises(SearchSpaceError, match=r"point to evaluate 1 must give exactly .* missing: \['dropout'\]"):
+        validate(SearchSpace("bad", params, "test", points_to_evaluate=[{"units": 8}]))
 
 
 @pytest.mark.parametrize("name", sorted(n for n in SPACES if not SPACES[n].is_grid))
