@@ -38,24 +38,24 @@ def positive_int(text: str) -> int:
     return value
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}") from None
-    if not (value > 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a number above 0, got {text!r}")
-    return value
+def _number(minimum: float, *, inclusive: bool):
+    """A flag type for finite numbers above ``minimum`` (or equal to it when ``inclusive``)."""
+    wanted = f"a number of {minimum:g} or more" if inclusive else f"a number above {minimum:g}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}") from None
+        if not math.isfinite(value) or value < minimum or (value == minimum and not inclusive):
+            raise argparse.ArgumentTypeError(f"must be {wanted}, got {text!r}")
+        return value
+
+    return parse
 
 
-def non_negative_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, got {text!r}") from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"must be a number of 0 or more, got {text!r}")
-    return value
+positive_float = _number(0, inclusive=False)
+non_negative_float = _number(0, inclusive=True)
 
 
 def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
@@ -127,8 +127,8 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"  errored trial {errored['trial_id']}: {errored['error']}")
     best = summary["best"]
     if best is not None:
-        lines.append(f"Best trial {best['trial_id']}: val accuracy {best['val_accuracy']:.4f} "
-                     f"after {best['epochs']} epochs. Its configuration:")
+        lines.append(f"Best trial {best['trial_id']}: best val accuracy {best['val_accuracy']:.4f} "
+                     f"(last epoch {best['last_val_accuracy']:.4f}) in {best['epochs']} epochs. Its configuration:")
         lines += [f"  {key} = {value}" for key, value in best["config"].items()]
         lines += ["", format_table(describe(best["raw_config"])), ""]
     retrained = summary.get("retrained")

@@ -30,7 +30,7 @@ from ray import tune
 from rtune_fashion import config as cfg
 from rtune_fashion.data import Dataset, load_fashion_mnist
 from rtune_fashion.errors import ExperimentError
-from rtune_fashion.search import METRIC, MODE, make_search
+from rtune_fashion.search import METRIC, MODE, SearchPlan, make_search
 from rtune_fashion.spaces import SearchSpace, get_space
 from rtune_fashion.spaces import validate as validate_search_space
 from rtune_fashion.trainable import train_trial
@@ -168,10 +168,15 @@ def _start_ray(address: str | None) -> bool:
     return True
 
 
+def _largest_node(resource: str) -> float:
+    """The most of ``resource`` ("CPU", "GPU") that one live node of the Ray cluster has."""
+    return max((node["Resources"].get(resource, 0) for node in ray.nodes() if node["Alive"]), default=0)
+
+
 def _check_gpu_request(gpus_per_trial: float) -> None:
     if gpus_per_trial <= 0:
         return
-    largest = max((node["Resources"].get("GPU", 0) for node in ray.nodes() if node["Alive"]), default=0)
+    largest = _largest_node("GPU")
     if gpus_per_trial > largest:
         raise ExperimentError(
             f"--gpus-per-trial {gpus_per_trial} cannot be met: the largest node of this Ray cluster has "
@@ -267,7 +272,7 @@ def _retrain(config: dict[str, Any], data: Dataset, epochs: int, seed: int, cpus
 # The experiment
 
 
-def prepare(settings: ExperimentSettings) -> tuple[SearchSpace, Any]:
+def prepare(settings: ExperimentSettings) -> tuple[SearchSpace, SearchPlan]:
     """Every check that needs no Ray and no data: settings, space, searcher pairing."""
     settings.check()
     space = get_space(settings.space)
@@ -278,15 +283,8 @@ def prepare(settings: ExperimentSettings) -> tuple[SearchSpace, Any]:
     return space, plan
 
 
-def run_experiment(settings: ExperimentSettings, echo: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run (or resume) the experiment and return its summary (also written to summary.json).
-
-    Raises:
-        RtuneError (a subclass of it): bad settings, space, searcher pairing, data, storage or resources (before Ray
-            starts where possible), or a search in which every trial failed.
-    """
-    started = time.time()
-    space, plan = prepare(settings)
+def _check_experiment_dir(settings: ExperimentSettings) -> None:
+    """Refuse --resume without an experiment, and a new run over an existing one (nothing is touched)."""
     experiment_dir = settings.experiment_dir
     _check_storage(experiment_dir.parent)
     can_restore = tune.Tuner.can_restore(str(experiment_dir))
@@ -300,7 +298,68 @@ def run_experiment(settings: ExperimentSettings, echo: Callable[[str], None] = p
             f"{experiment_dir} already holds an experiment. Fix: add --resume to continue it, or give "
             "another --name (nothing was changed)."
         )
+
+
+def _make_tuner(settings: ExperimentSettings, space: SearchSpace, plan: SearchPlan, data: Dataset) -> tune.Tuner:
+    """A new Tuner, or the interrupted one restored (Tune keeps the space, searcher and trial states)."""
+    trainable = tune.with_resources(
+        tune.with_parameters(train_trial, data=data, max_epochs=settings.max_epochs, seed=settings.seed),
+        {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
+    )
+    if settings.resume:
+        return tune.Tuner.restore(str(settings.experiment_dir), trainable, resume_unfinished=True)
+    return tune.Tuner(
+        trainable,
+        param_space=space.params,
+        tune_config=tune.TuneConfig(
+            metric=METRIC,
+            mode=MODE,
+            search_alg=plan.search_alg,
+            scheduler=plan.scheduler,
+            num_samples=settings.num_samples,
+            max_concurrent_trials=settings.max_concurrent,
+            reuse_actors=True,
+            trial_dirname_creator=_trial_dirname,
+        ),
+        run_config=tune.RunConfig(
+            name=settings.name,
+            storage_path=str(settings.experiment_dir.parent),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            failure_config=tune.FailureConfig(max_failures=settings.max_failures),
+            verbose=1,
+        ),
+    )
+
+
+def _retrain_best(settings: ExperimentSettings, best: dict[str, Any], data: Dataset) -> dict[str, Any]:
+    """Retrain on a Ray worker (a GPU node on a cluster) and save the model here.
+
+    It runs alone after the search, so a CPU-only retraining takes every CPU of the largest node rather
+    than one trial's share; with GPUs it takes one trial's resources.
+    """
+    cpus = settings.cpus_per_trial
+    if settings.gpus_per_trial == 0:
+        cpus = max(cpus, _largest_node("CPU"))
+    retrain = ray.remote(_retrain).options(num_cpus=cpus, num_gpus=settings.gpus_per_trial)
+    outcome = ray.get(
+        retrain.remote(best["raw_config"], data, best["epochs"], settings.seed, cpus, settings.gpus_per_trial)
+    )
+    (settings.experiment_dir / BEST_MODEL_FILE).write_bytes(outcome.pop("model_bytes"))
+    return outcome
+
+
+def run_experiment(settings: ExperimentSettings, echo: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run (or resume) the experiment and return its summary (also written to summary.json).
+
+    Raises:
+        RtuneError (a subclass of it): bad settings, space, searcher pairing, data, storage or resources
+            (before Ray starts where possible), or a search in which every trial failed.
+    """
+    started = time.time()
+    space, plan = prepare(settings)
+    _check_experiment_dir(settings)
     data = load_fashion_mnist(settings.data_dir, subset=settings.subset(), subset_seed=settings.seed)
+    experiment_dir = settings.experiment_dir
 
     # Save Tune's experiment state (what --resume restores) at most every second instead of Ray's
     # adaptive default, so an interrupted search loses at most a second of bookkeeping.
@@ -309,55 +368,17 @@ def run_experiment(settings: ExperimentSettings, echo: Callable[[str], None] = p
     try:
         _check_gpu_request(settings.gpus_per_trial)
         experiment_dir.mkdir(parents=True, exist_ok=True)
-        if not settings.resume:
-            write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(dataclasses.asdict(settings), indent=2))
-        resources = {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial}
-        trainable = tune.with_resources(
-            tune.with_parameters(train_trial, data=data, max_epochs=settings.max_epochs, seed=settings.seed),
-            resources,
-        )
         if settings.resume:
             echo(f"Resuming {experiment_dir}")
-            tuner = tune.Tuner.restore(str(experiment_dir), trainable, resume_unfinished=True, resume_errored=False)
         else:
-            tuner = tune.Tuner(
-                trainable,
-                param_space=space.params,
-                tune_config=tune.TuneConfig(
-                    metric=METRIC,
-                    mode=MODE,
-                    search_alg=plan.search_alg,
-                    scheduler=plan.scheduler,
-                    num_samples=settings.num_samples,
-                    max_concurrent_trials=settings.max_concurrent,
-                    reuse_actors=True,
-                    trial_dirname_creator=_trial_dirname,
-                ),
-                run_config=tune.RunConfig(
-                    name=settings.name,
-                    storage_path=str(experiment_dir.parent),
-                    checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
-                    failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-                    verbose=1,
-                ),
-            )
-        results = tuner.fit()
+            write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(dataclasses.asdict(settings), indent=2))
+        results = _make_tuner(settings, space, plan, data).fit()
         search_time = time.time() - started
         rows = _trial_rows(results, settings.max_epochs)
         _write_trials_csv(experiment_dir / TRIALS_FILE, rows)
         summary = _summarise(settings, space, plan.scheduler_name, rows, search_time)
         if settings.retrain and summary["best"] is not None:
-            best = summary["best"]
-            retrain = ray.remote(_retrain).options(
-                num_cpus=settings.cpus_per_trial, num_gpus=settings.gpus_per_trial
-            )
-            retrain_seed = settings.seed
-            outcome = ray.get(
-                retrain.remote(best["raw_config"], data, best["epochs"], retrain_seed,
-                               settings.cpus_per_trial, settings.gpus_per_trial)
-            )  # fmt: skip
-            (experiment_dir / BEST_MODEL_FILE).write_bytes(outcome.pop("model_bytes"))
-            summary["retrained"] = outcome
+            summary["retrained"] = _retrain_best(settings, summary["best"], data)
         summary["wall_time_s"] = time.time() - started
         write_atomic(experiment_dir / SUMMARY_FILE, json.dumps(summary, indent=2, default=str))
         return summary
@@ -380,7 +401,8 @@ def _summarise(
         row = candidates[0]  # rows are sorted best first
         best = {
             "trial_id": row["trial_id"],
-            "val_accuracy": row["best_val_accuracy"],
+            "val_accuracy": row["best_val_accuracy"],  # the best epoch's: biased upwards by the max
+            "last_val_accuracy": row["last_val_accuracy"],
             "epochs": row["epochs"],
             "config": cfg.effective(row["config"]),
             "raw_config": row["config"],

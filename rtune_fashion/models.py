@@ -103,6 +103,38 @@ def _compile(model: keras.Model, config: Mapping[str, Any]) -> keras.Model:
     return model
 
 
+def _normalised(x: Any, layer: keras.layers.Layer, name: str, activation: str, batch_norm: bool) -> Any:
+    """``layer``, then batch norm if asked (the layer then has no bias), then the activation."""
+    x = layer(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
+    return keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
+
+
+def _dense_layer(
+    x: Any,
+    config: Mapping[str, Any],
+    name: str,
+    *,
+    units: int,
+    activation: str,
+    batch_norm: bool,
+    dropout: float,
+    max_norm: float | None = None,
+) -> Any:
+    """Dense [BatchNorm] activation [Dropout]: a hidden layer of the MLP or of the CNN's head."""
+    dense = keras.layers.Dense(
+        units,
+        kernel_initializer=_initializer(config, activation),
+        kernel_regularizer=_regularizer(config),
+        kernel_constraint=keras.constraints.MaxNorm(max_norm) if max_norm else None,
+        use_bias=not batch_norm,
+        name=name,
+    )
+    x = _normalised(x, dense, name, activation, batch_norm)
+    return keras.layers.Dropout(dropout, name=f"{name}_dropout")(x) if dropout > 0 else x
+
+
 def build_mlp(
     config: Mapping[str, Any],
     input_shape: tuple[int, ...] = FASHION_INPUT_SHAPE,
@@ -116,21 +148,14 @@ def build_mlp(
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = keras.layers.Flatten(name="flatten")(inputs)
     for i in range(1, int(cfg.get(config, "num_layers")) + 1):
-        activation = cfg.get(config, "activation", i)
-        batch_norm = cfg.get(config, "batch_norm", i)
-        x = keras.layers.Dense(
-            cfg.get(config, "units", i),
-            kernel_initializer=_initializer(config, activation),
-            kernel_regularizer=_regularizer(config),
-            kernel_constraint=keras.constraints.MaxNorm(max_norm) if max_norm else None,
-            use_bias=not batch_norm,
-            name=f"dense{i}",
-        )(x)
-        if batch_norm:
-            x = keras.layers.BatchNormalization(name=f"dense{i}_bn")(x)
-        x = keras.layers.Activation(activation, name=f"dense{i}_{activation}")(x)
-        if cfg.get(config, "dropout", i) > 0:
-            x = keras.layers.Dropout(cfg.get(config, "dropout", i), name=f"dense{i}_dropout")(x)
+        x = _dense_layer(
+            x, config, f"dense{i}",
+            units=cfg.get(config, "units", i),
+            activation=cfg.get(config, "activation", i),
+            batch_norm=cfg.get(config, "batch_norm", i),
+            dropout=cfg.get(config, "dropout", i),
+            max_norm=max_norm,
+        )  # fmt: skip
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="softmax")(x)
     return _compile(keras.Model(inputs, outputs, name="mlp"), config)
 
@@ -163,7 +188,7 @@ def build_cnn(
         batch_norm = cfg.get(config, "batch_norm", block)
         for conv in range(1, int(cfg.get(config, "convs_per_block", block)) + 1):
             name = f"block{block}_conv{conv}"
-            x = keras.layers.Conv2D(
+            conv_layer = keras.layers.Conv2D(
                 cfg.get(config, "filters", block),
                 cfg.get(config, "kernel_size", block),
                 padding=cfg.get(config, "padding", block),
@@ -171,10 +196,8 @@ def build_cnn(
                 kernel_regularizer=_regularizer(config),
                 use_bias=not batch_norm,
                 name=name,
-            )(x)
-            if batch_norm:
-                x = keras.layers.BatchNormalization(name=f"{name}_bn")(x)
-            x = keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
+            )
+            x = _normalised(x, conv_layer, name, activation, batch_norm)
         pool = cfg.get(config, "pool", block)
         if pool != "none":
             layer = keras.layers.MaxPooling2D if pool == "max" else keras.layers.AveragePooling2D
@@ -184,19 +207,13 @@ def build_cnn(
     x = keras.layers.Flatten(name="flatten")(x)
     dense_activation = cfg.get(config, "activation")
     for i in range(1, int(cfg.get(config, "num_dense")) + 1):
-        batch_norm = cfg.get(config, "dense_batch_norm", i)
-        x = keras.layers.Dense(
-            cfg.get(config, "dense_units", i),
-            kernel_initializer=_initializer(config, dense_activation),
-            kernel_regularizer=_regularizer(config),
-            use_bias=not batch_norm,
-            name=f"dense{i}",
-        )(x)
-        if batch_norm:
-            x = keras.layers.BatchNormalization(name=f"dense{i}_bn")(x)
-        x = keras.layers.Activation(dense_activation, name=f"dense{i}_{dense_activation}")(x)
-        if cfg.get(config, "dense_dropout", i) > 0:
-            x = keras.layers.Dropout(cfg.get(config, "dense_dropout", i), name=f"dense{i}_dropout")(x)
+        x = _dense_layer(
+            x, config, f"dense{i}",
+            units=cfg.get(config, "dense_units", i),
+            activation=dense_activation,
+            batch_norm=cfg.get(config, "dense_batch_norm", i),
+            dropout=cfg.get(config, "dense_dropout", i),
+        )  # fmt: skip
     outputs = keras.layers.Dense(num_classes, activation="softmax", name="softmax")(x)
     return _compile(keras.Model(inputs, outputs, name="cnn"), config)
 
