@@ -18,7 +18,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
-from rtune_fashion.errors import RtuneError
+from rtune_fashion.errors import ExperimentInterrupted, RtuneError
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -121,10 +121,10 @@ def format_summary(summary: dict[str, Any]) -> str:
         "",
         f"Experiment {summary['name']} ({summary['space']}, {summary['searcher']} + {summary['scheduler']}): "
         f"{trials['total']} trials - {trials['finished']} finished, {trials['stopped_early']} stopped early, "
-        f"{trials['errored']} errored",
+        f"{trials['diverged']} diverged, {trials['errored']} errored",
     ]
     for errored in summary["errored_trials"]:
-        lines.append(f"  errored trial {errored['trial_id']}: {errored['error']}")
+        lines.append(f"  {errored['state'].lower()} trial {errored['trial_id']}: {errored['error']}")
     best = summary["best"]
     if best is not None:
         lines.append(f"Best trial {best['trial_id']}: best val accuracy {best['val_accuracy']:.4f} "
@@ -152,12 +152,11 @@ def _run(settings) -> int:
 
     try:
         summary = run_experiment(settings)
-    except KeyboardInterrupt:
-        print(
-            f"\nInterrupted. Finished trials and checkpoints are kept in {settings.experiment_dir}.\n"
-            f"Resume with: rtune resume {settings.experiment_dir}",
-            file=sys.stderr,
-        )
+    except KeyboardInterrupt:  # a second Ctrl+C, or one before Tune started
+        print(f"\n{ExperimentInterrupted(str(settings.experiment_dir))}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except ExperimentInterrupted as interrupted:
+        print(f"\n{interrupted}", file=sys.stderr)
         return EXIT_INTERRUPTED
     print(format_summary(summary))
     return 0

@@ -33,3 +33,14 @@ class ExperimentError(RtuneError):
 
 class NonFiniteLossError(RtuneError):
     """Training diverged: the loss became NaN or infinite. The trial is ended with this error."""
+
+
+class ExperimentInterrupted(RtuneError):
+    """The search stopped before every trial ended (Ctrl+C, SIGTERM). Finished work is kept on disk."""
+
+    def __init__(self, experiment_dir: str) -> None:
+        self.experiment_dir = experiment_dir
+        super().__init__(
+            f"Interrupted. Finished trials and checkpoints are kept in {experiment_dir}. "
+            f"Resume with: rtune resume {experiment_dir}"
+        )

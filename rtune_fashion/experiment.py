@@ -29,16 +29,21 @@ from ray import tune
 
 from rtune_fashion import config as cfg
 from rtune_fashion.data import Dataset, load_fashion_mnist
-from rtune_fashion.errors import ExperimentError
+from rtune_fashion.errors import ExperimentError, ExperimentInterrupted, NonFiniteLossError
 from rtune_fashion.search import METRIC, MODE, SearchPlan, make_search
-from rtune_fashion.spaces import SearchSpace, get_space
+from rtune_fashion.spaces import SearchSpace, fingerprint, get_space
 from rtune_fashion.spaces import validate as validate_search_space
-from rtune_fashion.trainable import train_trial
+from rtune_fashion.trainable import train_trial, trial_seed
 
+TrialFunction = Callable[..., None]  # (config, *, data, max_epochs, seed) -> None, reports to Tune
 SETTINGS_FILE = "settings.json"
+OK_STATES = ("FINISHED", "STOPPED_EARLY")
 SUMMARY_FILE = "summary.json"
 TRIALS_FILE = "trials.csv"
 BEST_MODEL_FILE = "best_model.keras"
+# Settings a resumed experiment must keep: they define the search (resources, retries and paths may change).
+RESUME_FIXED = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "seed", "train_size", "val_size",
+                "test_size")  # fmt: skip
 SMOKE_SUBSET = {"train": 1000, "val": 500, "test": 500}
 SMOKE_MAX_EPOCHS = 2
 SMOKE_MAX_SAMPLES = 3
@@ -201,8 +206,7 @@ def _trial_rows(results: tune.ResultGrid, max_epochs: int) -> list[dict[str, Any
         has = history is not None and not history.empty
         epochs = int(history["epoch"].max()) if has and "epoch" in history else 0
         best = float(history[METRIC].max()) if has and METRIC in history else math.nan
-        finished = "FINISHED" if epochs >= max_epochs else "STOPPED_EARLY"
-        state = "ERROR" if result.error is not None else finished
+        state = _state(result.error, epochs, max_epochs)
         rows.append({
             "trial_id": Path(result.path).name.removeprefix("trial_"),
             "state": state,
@@ -214,6 +218,15 @@ def _trial_rows(results: tune.ResultGrid, max_epochs: int) -> list[dict[str, Any
         })  # fmt: skip
     rows.sort(key=lambda r: -r["best_val_accuracy"] if math.isfinite(r["best_val_accuracy"]) else math.inf)
     return rows
+
+
+def _state(error: BaseException | None, epochs: int, max_epochs: int) -> str:
+    """FINISHED, STOPPED_EARLY (by the scheduler), DIVERGED (NaN/inf loss) or ERROR."""
+    if error is None:
+        return "FINISHED" if epochs >= max_epochs else "STOPPED_EARLY"
+    # Ray re-raises a trial's exception as a subclass of the original type, with the original as cause.
+    diverged = isinstance(error, NonFiniteLossError) or isinstance(getattr(error, "cause", None), NonFiniteLossError)
+    return "DIVERGED" if diverged else "ERROR"
 
 
 def _error_line(error: BaseException | None) -> str:
@@ -298,12 +311,56 @@ def _check_experiment_dir(settings: ExperimentSettings) -> None:
             f"{experiment_dir} already holds an experiment. Fix: add --resume to continue it, or give "
             "another --name (nothing was changed)."
         )
+    if settings.resume:
+        _check_same_search(settings, _read_stored(experiment_dir))
 
 
-def _make_tuner(settings: ExperimentSettings, space: SearchSpace, plan: SearchPlan, data: Dataset) -> tune.Tuner:
+def _read_stored(experiment_dir: Path) -> dict[str, Any]:
+    path = experiment_dir / SETTINGS_FILE
+    try:
+        stored = json.loads(path.read_text())
+        stored["settings"]  # noqa: B018 - the key must be there
+        return stored
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as error:
+        raise ExperimentError(
+            f"{experiment_dir} is not an rtune experiment directory (cannot read {SETTINGS_FILE}: {error}). "
+            "Fix: give the directory <storage>/<name> of an experiment started by rtune."
+        ) from error
+
+
+def _check_same_search(settings: ExperimentSettings, stored: dict[str, Any]) -> None:
+    """Refuse to resume with settings or a space definition that differ from the experiment's."""
+    before = stored["settings"]
+    changed = [f"{key}: {before.get(key)!r} when started, {getattr(settings, key)!r} now"
+               for key in RESUME_FIXED if before.get(key) != getattr(settings, key)]  # fmt: skip
+    if changed:
+        raise ExperimentError(
+            f"Cannot resume {settings.experiment_dir} with a different search ({'; '.join(changed)}). "
+            f"Fix: rtune resume {settings.experiment_dir} (it reuses the stored settings), or start a new "
+            "experiment with another --name."
+        )
+    space = get_space(settings.space)
+    if stored.get("space_fingerprint") != fingerprint(space):
+        raise ExperimentError(
+            f"Cannot resume {settings.experiment_dir}: the search space {space.name!r} has changed since the "
+            "experiment started, and a search cannot continue over a different space. Fix: restore the "
+            "space's old definition, or start a new experiment with another --name."
+        )
+
+
+def _interrupted(results: tune.ResultGrid, settings: ExperimentSettings, space: SearchSpace) -> bool:
+    """Whether Tune returned early (Ctrl+C / SIGTERM): trials left unfinished, or fewer than asked for."""
+    unfinished = len(results) - results.num_terminated - results.num_errors
+    too_few = not space.is_grid and len(results) < int(settings.num_samples or 0)
+    return unfinished > 0 or too_few
+
+
+def _make_tuner(
+    settings: ExperimentSettings, space: SearchSpace, plan: SearchPlan, data: Dataset, trial_fn: TrialFunction
+) -> tune.Tuner:
     """A new Tuner, or the interrupted one restored (Tune keeps the space, searcher and trial states)."""
     trainable = tune.with_resources(
-        tune.with_parameters(train_trial, data=data, max_epochs=settings.max_epochs, seed=settings.seed),
+        tune.with_parameters(trial_fn, data=data, max_epochs=settings.max_epochs, seed=settings.seed),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
     )
     if settings.resume:
@@ -341,15 +398,22 @@ def _retrain_best(settings: ExperimentSettings, best: dict[str, Any], data: Data
     if settings.gpus_per_trial == 0:
         cpus = max(cpus, _largest_node("CPU"))
     retrain = ray.remote(_retrain).options(num_cpus=cpus, num_gpus=settings.gpus_per_trial)
-    outcome = ray.get(
-        retrain.remote(best["raw_config"], data, best["epochs"], settings.seed, cpus, settings.gpus_per_trial)
-    )
+    seed = trial_seed(settings.seed, best["raw_config"])  # the winning trial's own seed
+    outcome = ray.get(retrain.remote(best["raw_config"], data, best["epochs"], seed, cpus, settings.gpus_per_trial))
     (settings.experiment_dir / BEST_MODEL_FILE).write_bytes(outcome.pop("model_bytes"))
     return outcome
 
 
-def run_experiment(settings: ExperimentSettings, echo: Callable[[str], None] = print) -> dict[str, Any]:
+def run_experiment(
+    settings: ExperimentSettings,
+    echo: Callable[[str], None] = print,
+    *,
+    trainable: TrialFunction = train_trial,
+) -> dict[str, Any]:
     """Run (or resume) the experiment and return its summary (also written to summary.json).
+
+    ``trainable`` replaces :func:`train_trial` (same signature and reporting contract), for example to
+    train on another dataset's arrays or to wrap it.
 
     Raises:
         RtuneError (a subclass of it): bad settings, space, searcher pairing, data, storage or resources
@@ -371,11 +435,14 @@ def run_experiment(settings: ExperimentSettings, echo: Callable[[str], None] = p
         if settings.resume:
             echo(f"Resuming {experiment_dir}")
         else:
-            write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(dataclasses.asdict(settings), indent=2))
-        results = _make_tuner(settings, space, plan, data).fit()
+            stored = {"settings": dataclasses.asdict(settings), "space_fingerprint": fingerprint(space)}
+            write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(stored, indent=2))
+        results = _make_tuner(settings, space, plan, data, trainable).fit()
         search_time = time.time() - started
         rows = _trial_rows(results, settings.max_epochs)
         _write_trials_csv(experiment_dir / TRIALS_FILE, rows)
+        if _interrupted(results, settings, space):
+            raise ExperimentInterrupted(str(experiment_dir))
         summary = _summarise(settings, space, plan.scheduler_name, rows, search_time)
         if settings.retrain and summary["best"] is not None:
             summary["retrained"] = _retrain_best(settings, summary["best"], data)
@@ -395,7 +462,7 @@ def _summarise(
     search_time: float,
 ) -> dict[str, Any]:
     states = [row["state"] for row in rows]
-    candidates = [row for row in rows if row["state"] != "ERROR" and math.isfinite(row["best_val_accuracy"])]
+    candidates = [row for row in rows if row["state"] in OK_STATES and math.isfinite(row["best_val_accuracy"])]
     best = None
     if candidates:
         row = candidates[0]  # rows are sorted best first
@@ -425,9 +492,14 @@ def _summarise(
             "total": len(rows),
             "finished": states.count("FINISHED"),
             "stopped_early": states.count("STOPPED_EARLY"),
+            "diverged": states.count("DIVERGED"),
             "errored": states.count("ERROR"),
         },
-        "errored_trials": [{"trial_id": r["trial_id"], "error": r["error"]} for r in rows if r["state"] == "ERROR"],
+        "errored_trials": [
+            {"trial_id": r["trial_id"], "state": r["state"], "error": r["error"]}
+            for r in rows
+            if r["state"] not in OK_STATES
+        ],
         "search_time_s": search_time,
         "settings": dataclasses.asdict(settings),
         "versions": _versions(),
@@ -446,14 +518,7 @@ def load_settings(experiment_dir: str | os.PathLike) -> ExperimentSettings:
     Raises:
         ExperimentError: the directory has no readable settings.json.
     """
-    path = Path(experiment_dir).expanduser().resolve() / SETTINGS_FILE
-    try:
-        stored = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
-        raise ExperimentError(
-            f"{path.parent} is not an rtune experiment directory (cannot read {SETTINGS_FILE}: {error}). "
-            "Fix: give the directory <storage>/<name> of an experiment started by rtune."
-        ) from error
-    stored.update(storage=str(path.parent.parent), name=path.parent.name, resume=True)
+    directory = Path(experiment_dir).expanduser().resolve()
+    stored = dict(_read_stored(directory)["settings"])
+    stored.update(storage=str(directory.parent), name=directory.name, resume=True)
     return ExperimentSettings(**stored)
-

@@ -11,7 +11,9 @@ A space is a flat dict of Ray Tune domains and constants over the keys of :mod:`
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -188,6 +190,24 @@ def _check_cnn_shapes(params: Mapping[str, Any], candidates: dict[str, list[Any]
             ) from error
 
 
+def fingerprint(space: SearchSpace) -> str:
+    """A hash of the space's definition: stored with an experiment, compared when it is resumed."""
+
+    def describe(value: Any) -> Any:
+        if isinstance(value, sample.Domain):
+            sampler = value.get_sampler()
+            return {
+                "domain": type(value).__name__,
+                "sampler": type(sampler).__name__,
+                "q": getattr(sampler, "q", None),
+                **{k: getattr(value, k) for k in ("lower", "upper", "categories") if hasattr(value, k)},
+            }
+        return value
+
+    text = json.dumps({k: describe(v) for k, v in sorted(space.params.items())}, sort_keys=True, default=repr)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
 # ---------------------------------------------------------------------------------------------------
 # The spaces
 
@@ -328,6 +348,20 @@ MLP_GRID = SearchSpace(
 SPACES: dict[str, SearchSpace] = {
     s.name: s for s in (MLP_HYPERAS, CNN_HYPERAS, MLP_KERASTUNER, CNN_KERASTUNER, CNN_WIDE, MLP_GRID)
 }
+
+
+def register_space(space: SearchSpace) -> SearchSpace:
+    """Validate ``space`` and make it available by name (to experiments, the CLI of this process).
+
+    Raises:
+        SearchSpaceError: an invalid space, or a name already taken by a different space.
+    """
+    validate(space)
+    existing = SPACES.get(space.name)
+    if existing is not None and fingerprint(existing) != fingerprint(space):
+        raise SearchSpaceError(f"A different search space is already registered as {space.name!r}; rename yours.")
+    SPACES[space.name] = space
+    return space
 
 
 def get_space(name: str) -> SearchSpace:

@@ -9,9 +9,9 @@ Contract of :func:`train_trial`:
   continues after the checkpoint's epoch instead of starting again;
 * a NaN or infinite loss ends the trial with :class:`NonFiniteLossError` (nothing reported for that
   epoch, so it can never become the best);
-* seeds come from the experiment seed and the trial id; CPU threads and the GPU memory policy follow the
-  trial's resources (:mod:`rtune_fashion.devices`); Keras' session is cleared first, since actors are
-  reused between trials.
+* the seed comes from the experiment seed and the config (:func:`trial_seed`); CPU threads and the
+  GPU memory policy follow the trial's resources (:mod:`rtune_fashion.devices`); Keras' session is
+  cleared first, since actors are reused between trials.
 """
 
 from __future__ import annotations
@@ -35,9 +35,11 @@ MODEL_FILE = "model.keras"
 STATE_FILE = "state.json"
 
 
-def trial_seed(seed: int, trial_id: str) -> int:
-    """A per-trial seed: stable for a trial id, different between trials of one experiment."""
-    return (seed * 1_000_003 + zlib.crc32(trial_id.encode())) % (2**31 - 1)
+def trial_seed(seed: int, config: dict[str, Any]) -> int:
+    """The seed of a trial: a function of the experiment seed and the config, so a rerun of the experiment
+    (or the final retraining of the best config) trains with the same initial weights and batch order."""
+    text = json.dumps(cfg.normalize(config), sort_keys=True, default=str)
+    return (seed * 1_000_003 + zlib.crc32(text.encode())) % (2**31 - 1)
 
 
 def _trial_resources() -> tuple[float, float]:
@@ -65,7 +67,7 @@ def train_trial(config: dict[str, Any], *, data: Dataset, max_epochs: int, seed:
     keras.backend.clear_session()
 
     checkpoint = tune.get_checkpoint()
-    base_seed = trial_seed(seed, tune.get_context().get_trial_id())
+    base_seed = trial_seed(seed, config)
     if checkpoint is not None:
         model, start_epoch = _load_checkpoint(checkpoint)
         keras.utils.set_random_seed(base_seed + start_epoch)

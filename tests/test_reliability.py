@@ -1,0 +1,180 @@
+"""Interruptions, trial faults and resume consistency, through real Ray and real training."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from ray import tune
+
+from rtune_fashion.cli import format_summary
+from rtune_fashion.errors import ExperimentError
+from rtune_fashion.experiment import ExperimentSettings, run_experiment
+from rtune_fashion.spaces import SPACES, SearchSpace, register_space
+from rtune_fashion.trainable import train_trial
+from tests.test_experiments import ENV, ROOT, _finished_epochs
+
+pytestmark = pytest.mark.slow
+SMALL = {"train_size": 600, "val_size": 300, "test_size": 300}
+
+# Linear layers and SGD at learning rate 10 blow up on the real data within the first epoch.
+DIVERGING = {"activation": "linear", "optimizer": "sgd", "learning_rate": 10.0}
+NAN_PRONE = register_space(
+    SearchSpace(
+        name="test_nan_prone",
+        source="tests",
+        params={
+            "model": "mlp",
+            "num_layers": 1,
+            "units": 32,
+            "activation": tune.choice(["relu", "linear"]),
+            "optimizer": tune.choice(["adam", "sgd"]),
+            "learning_rate": tune.choice([1e-3, 10.0]),
+            "batch_size": 64,
+        },
+        points_to_evaluate=[DIVERGING],  # every searcher meets a diverging trial first
+    )
+)
+
+
+def _wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def _start(args: list[str], cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, *args], cwd=cwd, env=ENV, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def _has_checkpoint(experiment_dir: Path) -> bool:
+    return any(experiment_dir.glob("trial_*/checkpoint_*/state.json"))
+
+
+def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_completes(tmp_path: Path) -> None:
+    experiment_dir = tmp_path / "interrupted"
+    args = [str(ROOT / "experiments" / "mlp_hyperopt.py"), "--storage", str(tmp_path), "--name", "interrupted",
+            "--num-samples", "3", "--max-epochs", "4", "--scheduler", "fifo", "--max-concurrent", "1",
+            "--train-size", "2000", "--val-size", "500", "--test-size", "500", "--no-retrain"]  # fmt: skip
+    driver = _start(args, tmp_path)
+    try:
+        _wait_for(lambda: _has_checkpoint(experiment_dir), 180, "a first checkpoint")
+        time.sleep(1.0)
+        driver.send_signal(signal.SIGINT)  # what Ctrl+C sends
+        _, err = driver.communicate(timeout=120)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    assert driver.returncode == 130, err[-2000:]
+    assert f"Resume with: rtune resume {experiment_dir}" in err
+    assert (experiment_dir / "trials.csv").exists() and not (experiment_dir / "summary.json").exists()
+
+    done = subprocess.run([sys.executable, "-m", "rtune_fashion.cli", "resume", str(experiment_dir)], cwd=tmp_path,
+                          env=ENV, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    trials = pd.read_csv(experiment_dir / "trials.csv")
+    assert len(trials) == 3 and set(trials["state"]) == {"FINISHED"}
+    assert all(epochs == [1, 2, 3, 4] for epochs in _finished_epochs(experiment_dir).values())
+
+
+def _ray_actor_pids() -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes().startswith(b"ray::ImplicitFunc"):
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
+
+
+def test_trial_whose_worker_dies_is_retried_from_its_checkpoint(tmp_path: Path) -> None:
+    experiment_dir = tmp_path / "killed_worker"
+    args = [str(ROOT / "experiments" / "cnn_hyperopt.py"), "--storage", str(tmp_path), "--name", "killed_worker",
+            "--num-samples", "2", "--max-epochs", "3", "--scheduler", "fifo", "--max-concurrent", "1",
+            "--train-size", "1500", "--val-size", "300", "--test-size", "300", "--no-retrain"]  # fmt: skip
+    driver = _start(args, tmp_path)
+    try:
+        _wait_for(lambda: _has_checkpoint(experiment_dir) and _ray_actor_pids(), 180, "a trial with a checkpoint")
+        time.sleep(0.5)  # mid-epoch
+        for pid in _ray_actor_pids():
+            os.kill(pid, signal.SIGKILL)
+        out, err = driver.communicate(timeout=300)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    assert driver.returncode == 0, err[-3000:]
+    trials = pd.read_csv(experiment_dir / "trials.csv")
+    assert len(trials) == 2 and set(trials["state"]) == {"FINISHED"}
+    assert any(experiment_dir.glob("trial_*/error.txt"))  # the failure happened and was retried
+    assert all(epochs == [1, 2, 3] for epochs in _finished_epochs(experiment_dir).values())  # no restart
+
+
+def fails_when_wide(config: dict, **kwargs) -> None:
+    """train_trial, except that a config with 1024 units always fails as an out-of-memory model would."""
+    if config.get("units_1") == 1024:
+        raise MemoryError("simulated out-of-memory: the 1024-unit model does not fit")
+    train_trial(config, **kwargs)
+
+
+def test_always_failing_config_is_an_errored_trial_and_the_search_completes(ray_local, tmp_path: Path) -> None:
+    settings = ExperimentSettings(space="mlp_hyperas", searcher="random", num_samples=6, max_epochs=1, seed=3,
+                                  storage=str(tmp_path), max_failures=1, **SMALL)  # fmt: skip
+    summary = run_experiment(settings, trainable=fails_when_wide)
+    trials = pd.read_csv(settings.experiment_dir / "trials.csv")
+    failing = trials["config/units_1"] == 1024
+    assert failing.any() and not failing.all(), "the seed must draw both kinds of config"
+    assert set(trials.loc[failing, "state"]) == {"ERROR"}
+    assert set(trials.loc[~failing, "state"]) == {"FINISHED"}
+    assert summary["trials"]["errored"] == failing.sum()
+    assert all("simulated out-of-memory" in e["error"] for e in summary["errored_trials"])
+    assert summary["best"]["raw_config"]["units_1"] != 1024 and "retrained" in summary
+    assert "error trial" in format_summary(summary) and "simulated out-of-memory" in format_summary(summary)
+
+
+@pytest.mark.parametrize("searcher", ["hyperopt", "optuna", "bohb"])
+def test_diverging_trials_are_recorded_and_never_best(ray_local, tmp_path: Path, searcher: str) -> None:
+    settings = ExperimentSettings(space=NAN_PRONE.name, searcher=searcher, num_samples=5, max_epochs=2,
+                                  storage=str(tmp_path), retrain=False, **SMALL)  # fmt: skip
+    summary = run_experiment(settings)
+    trials = pd.read_csv(settings.experiment_dir / "trials.csv")
+    diverged = trials[trials["state"] == "DIVERGED"]
+    assert len(diverged) >= 1 and summary["trials"]["diverged"] == len(diverged)
+    for error, reported in zip(diverged["error"], diverged["epochs"], strict=True):
+        # stopped in the very epoch where the loss went NaN; that epoch was never reported
+        assert re.search(rf"Training diverged: loss is (nan|inf) at epoch {reported + 1}\b", error), error
+    best = summary["best"]
+    assert 0.1 < best["val_accuracy"] <= 1
+    assert best["trial_id"] not in set(diverged["trial_id"])
+
+
+def test_resume_refuses_a_different_search(ray_local, tmp_path: Path, monkeypatch) -> None:
+    settings = ExperimentSettings(space="mlp_hyperas", searcher="hyperopt", num_samples=1, max_epochs=1,
+                                  storage=str(tmp_path), retrain=False, **SMALL)  # fmt: skip
+    run_experiment(settings)
+    stored = json.loads((settings.experiment_dir / "settings.json").read_text())
+    assert stored["settings"]["max_epochs"] == 1 and len(stored["space_fingerprint"]) == 16
+
+    changed = ExperimentSettings(**{**stored["settings"], "max_epochs": 3, "resume": True})
+    with pytest.raises(ExperimentError, match=r"different search \(max_epochs: 1 when started, 3 now\).*rtune resume"):
+        run_experiment(changed)
+
+    original = SPACES["mlp_hyperas"]
+    edited = SearchSpace(original.name, {**original.params, "batch_size": tune.choice([64, 128])}, original.source)
+    monkeypatch.setitem(SPACES, "mlp_hyperas", edited)
+    same = ExperimentSettings(**{**stored["settings"], "resume": True})
+    with pytest.raises(ExperimentError, match=r"the search space 'mlp_hyperas' has changed since the experiment"):
+        run_experiment(same)
