@@ -38,7 +38,8 @@ def main() -> None:
         times = [h["epoch_time_s"] for h in history]
         steady = statistics.median(times[1:]) if len(times) > 1 else times[0]
         print(f"{name:18} first epoch {times[0]:6.2f} s   median of next {len(times) - 1}: {steady:6.2f} s   "
-              f"{args.train_size / steady:8.0f} images/s   val accuracy {history[-1]['val_accuracy']:.4f}")
+              f"{args.train_size / steady:8.0f} train images/s (validation included)   "
+              f"val accuracy {history[-1]['val_accuracy']:.4f}")
 
 
 if __name__ == "__main__":
