@@ -381,7 +381,7 @@ def _make_tuner(
         run_config=tune.RunConfig(
             name=settings.name,
             storage_path=str(settings.experiment_dir.parent),
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=2),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # forces a state snapshot per checkpoint
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             verbose=1,
         ),
@@ -428,6 +428,7 @@ def run_experiment(
     # Save Tune's experiment state (what --resume restores) at most every second instead of Ray's
     # adaptive default, so an interrupted search loses at most a second of bookkeeping.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")  # snapshots are wanted
     started_ray = _start_ray(settings.address)
     try:
         _check_gpu_request(settings.gpus_per_trial)

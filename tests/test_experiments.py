@@ -16,11 +16,10 @@ import pytest
 
 from rtune_fashion.errors import ExperimentError
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
+from tests.helpers import ENV, ROOT, reported_epochs, sequential_run_args
 
 pytestmark = pytest.mark.slow
-ROOT = Path(__file__).resolve().parents[1]
 SCRIPTS = sorted(p.name for p in (ROOT / "experiments").glob("*.py"))
-ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 def _run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -76,25 +75,15 @@ def test_more_gpus_than_any_node_is_refused_at_once(tmp_path: Path) -> None:
     assert time.monotonic() - started < 120  # refused, not left pending
 
 
-def _finished_epochs(experiment_dir: Path) -> dict[str, list[int]]:
-    epochs = {}
-    for result_file in experiment_dir.glob("trial_*/result.json"):
-        lines = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
-        epochs[result_file.parent.name] = [line["epoch"] for line in lines]
-    return epochs
-
-
 def test_killed_search_resumes_without_repeating_work(tmp_path: Path) -> None:
-    args = [str(ROOT / "experiments" / "mlp_hyperopt.py"), "--storage", str(tmp_path), "--name", "killed",
-            "--num-samples", "4", "--max-epochs", "4", "--scheduler", "fifo", "--max-concurrent", "1",
-            "--train-size", "2000", "--val-size", "500", "--test-size", "500", "--no-retrain"]  # fmt: skip
+    args = sequential_run_args("mlp_hyperopt.py", tmp_path, "killed", samples=4, epochs=4, train_size=2000)
     experiment_dir = tmp_path / "killed"
     driver = subprocess.Popen([sys.executable, *args], cwd=tmp_path, env=ENV, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:  # kill once a trial has finished and the next has a checkpoint
-            epochs = _finished_epochs(experiment_dir)
+            epochs = reported_epochs(experiment_dir)
             if sum(e[-1:] == [4] for e in epochs.values()) >= 1 and any(e and e[-1] < 4 for e in epochs.values()):
                 break
             time.sleep(0.2)
@@ -106,14 +95,18 @@ def test_killed_search_resumes_without_repeating_work(tmp_path: Path) -> None:
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
-    before = _finished_epochs(experiment_dir)
+    before = reported_epochs(experiment_dir)
 
     done = _run(["-m", "rtune_fashion.cli", "resume", str(experiment_dir)], cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
-    after = _finished_epochs(experiment_dir)
+    after = reported_epochs(experiment_dir)
     trials = pd.read_csv(experiment_dir / "trials.csv")
     assert len(trials) == 4 and set(trials["state"]) == {"FINISHED"}  # never more trials than --num-samples
     for trial, epochs in after.items():
-        assert epochs == [1, 2, 3, 4], (trial, epochs)  # no epoch trained twice: nothing restarted
+        assert sorted(set(epochs)) == [1, 2, 3, 4], (trial, epochs)
+        # Continued from its checkpoint: never restarted from epoch 0 once it had a later checkpoint, and at
+        # most the epoch being recorded at the instant of the SIGKILL is trained twice.
+        assert epochs.count(1) == 1 or len(before.get(trial, [])) <= 1, (trial, epochs)
+        assert len(epochs) - len(set(epochs)) <= 1, (trial, epochs)
     finished_before = [t for t, e in before.items() if e[-1:] == [4]]
     assert finished_before and all(after[t] == before[t] for t in finished_before)  # finished trials untouched

@@ -20,7 +20,7 @@ from rtune_fashion.errors import ExperimentError
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
 from rtune_fashion.spaces import SPACES, SearchSpace, register_space
 from rtune_fashion.trainable import train_trial
-from tests.test_experiments import ENV, ROOT, _finished_epochs
+from tests.helpers import ENV, reported_epochs, sequential_run_args
 
 pytestmark = pytest.mark.slow
 SMALL = {"train_size": 600, "val_size": 300, "test_size": 300}
@@ -65,14 +65,12 @@ def _has_checkpoint(experiment_dir: Path) -> bool:
 
 def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_completes(tmp_path: Path) -> None:
     experiment_dir = tmp_path / "interrupted"
-    args = [str(ROOT / "experiments" / "mlp_hyperopt.py"), "--storage", str(tmp_path), "--name", "interrupted",
-            "--num-samples", "3", "--max-epochs", "4", "--scheduler", "fifo", "--max-concurrent", "1",
-            "--train-size", "2000", "--val-size", "500", "--test-size", "500", "--no-retrain"]  # fmt: skip
+    args = sequential_run_args("mlp_hyperopt.py", tmp_path, "interrupted", samples=3, epochs=4, train_size=2000)
     driver = _start(args, tmp_path)
     try:
         _wait_for(lambda: _has_checkpoint(experiment_dir), 180, "a first checkpoint")
         time.sleep(1.0)
-        driver.send_signal(signal.SIGINT)  # what Ctrl+C sends
+        os.killpg(driver.pid, signal.SIGINT)  # what Ctrl+C in a terminal does: the whole process group
         _, err = driver.communicate(timeout=120)
     finally:
         if driver.poll() is None:
@@ -86,7 +84,7 @@ def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_completes(tmp
     assert done.returncode == 0, done.stderr[-3000:]
     trials = pd.read_csv(experiment_dir / "trials.csv")
     assert len(trials) == 3 and set(trials["state"]) == {"FINISHED"}
-    assert all(epochs == [1, 2, 3, 4] for epochs in _finished_epochs(experiment_dir).values())
+    assert all(epochs == [1, 2, 3, 4] for epochs in reported_epochs(experiment_dir).values())
 
 
 def _ray_actor_pids() -> list[int]:
@@ -103,9 +101,8 @@ def _ray_actor_pids() -> list[int]:
 
 def test_trial_whose_worker_dies_is_retried_from_its_checkpoint(tmp_path: Path) -> None:
     experiment_dir = tmp_path / "killed_worker"
-    args = [str(ROOT / "experiments" / "cnn_hyperopt.py"), "--storage", str(tmp_path), "--name", "killed_worker",
-            "--num-samples", "2", "--max-epochs", "3", "--scheduler", "fifo", "--max-concurrent", "1",
-            "--train-size", "1500", "--val-size", "300", "--test-size", "300", "--no-retrain"]  # fmt: skip
+    args = sequential_run_args("cnn_hyperopt.py", tmp_path, "killed_worker", samples=2, epochs=3, train_size=1500,
+                               eval_size=300)  # fmt: skip
     driver = _start(args, tmp_path)
     try:
         _wait_for(lambda: _has_checkpoint(experiment_dir) and _ray_actor_pids(), 180, "a trial with a checkpoint")
@@ -120,7 +117,7 @@ def test_trial_whose_worker_dies_is_retried_from_its_checkpoint(tmp_path: Path) 
     trials = pd.read_csv(experiment_dir / "trials.csv")
     assert len(trials) == 2 and set(trials["state"]) == {"FINISHED"}
     assert any(experiment_dir.glob("trial_*/error.txt"))  # the failure happened and was retried
-    assert all(epochs == [1, 2, 3] for epochs in _finished_epochs(experiment_dir).values())  # no restart
+    assert all(epochs == [1, 2, 3] for epochs in reported_epochs(experiment_dir).values())  # no restart
 
 
 def fails_when_wide(config: dict, **kwargs) -> None:

@@ -1,0 +1,29 @@
+"""Helpers for the tests that run experiments as real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
+
+
+def sequential_run_args(script: str, storage: Path, name: str, *, samples: int, epochs: int,
+                        train_size: int, eval_size: int = 500) -> list[str]:  # fmt: skip
+    """Arguments of a small experiment whose trials run one at a time to the end (FIFO), so that a test
+    can interrupt it at a known point."""
+    return [str(ROOT / "experiments" / script), "--storage", str(storage), "--name", name,
+            "--num-samples", str(samples), "--max-epochs", str(epochs), "--scheduler", "fifo",
+            "--max-concurrent", "1", "--train-size", str(train_size), "--val-size", str(eval_size),
+            "--test-size", str(eval_size), "--no-retrain"]  # fmt: skip
+
+
+def reported_epochs(experiment_dir: Path) -> dict[str, list[int]]:
+    """For each trial directory, the epochs in its result.json, in the order they were reported."""
+    epochs = {}
+    for result_file in experiment_dir.glob("trial_*/result.json"):
+        lines = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
+        epochs[result_file.parent.name] = [line["epoch"] for line in lines]
+    return epochs
