@@ -296,7 +296,7 @@ def prepare(settings: ExperimentSettings) -> tuple[SearchSpace, SearchPlan]:
     return space, plan
 
 
-def _check_experiment_dir(settings: ExperimentSettings) -> None:
+def _check_experiment_dir(settings: ExperimentSettings, trainable: TrialFunction) -> None:
     """Refuse --resume without an experiment, and a new run over an existing one (nothing is touched)."""
     experiment_dir = settings.experiment_dir
     _check_storage(experiment_dir.parent)
@@ -312,7 +312,11 @@ def _check_experiment_dir(settings: ExperimentSettings) -> None:
             "another --name (nothing was changed)."
         )
     if settings.resume:
-        _check_same_search(settings, _read_stored(experiment_dir))
+        _check_same_search(settings, _read_stored(experiment_dir), trainable)
+
+
+def _qualified_name(function: Callable[..., Any]) -> str:
+    return f"{function.__module__}.{function.__qualname__}"
 
 
 def _read_stored(experiment_dir: Path) -> dict[str, Any]:
@@ -328,8 +332,8 @@ def _read_stored(experiment_dir: Path) -> dict[str, Any]:
         ) from error
 
 
-def _check_same_search(settings: ExperimentSettings, stored: dict[str, Any]) -> None:
-    """Refuse to resume with settings or a space definition that differ from the experiment's."""
+def _check_same_search(settings: ExperimentSettings, stored: dict[str, Any], trainable: TrialFunction) -> None:
+    """Refuse to resume with settings, a space definition or a trainable that differ from the experiment's."""
     before = stored["settings"]
     changed = [f"{key}: {before.get(key)!r} when started, {getattr(settings, key)!r} now"
                for key in RESUME_FIXED if before.get(key) != getattr(settings, key)]  # fmt: skip
@@ -338,6 +342,11 @@ def _check_same_search(settings: ExperimentSettings, stored: dict[str, Any]) -> 
             f"Cannot resume {settings.experiment_dir} with a different search ({'; '.join(changed)}). "
             f"Fix: rtune resume {settings.experiment_dir} (it reuses the stored settings), or start a new "
             "experiment with another --name."
+        )
+    if stored.get("trainable", _qualified_name(train_trial)) != _qualified_name(trainable):
+        raise ExperimentError(
+            f"Cannot resume {settings.experiment_dir} with trainable {_qualified_name(trainable)}: it was "
+            f"started with {stored['trainable']}. Fix: resume with the same trainable."
         )
     space = get_space(settings.space)
     if stored.get("space_fingerprint") != fingerprint(space):
@@ -421,7 +430,7 @@ def run_experiment(
     """
     started = time.time()
     space, plan = prepare(settings)
-    _check_experiment_dir(settings)
+    _check_experiment_dir(settings, trainable)
     data = load_fashion_mnist(settings.data_dir, subset=settings.subset(), subset_seed=settings.seed)
     experiment_dir = settings.experiment_dir
 
@@ -436,7 +445,11 @@ def run_experiment(
         if settings.resume:
             echo(f"Resuming {experiment_dir}")
         else:
-            stored = {"settings": dataclasses.asdict(settings), "space_fingerprint": fingerprint(space)}
+            stored = {
+                "settings": dataclasses.asdict(settings),
+                "space_fingerprint": fingerprint(space),
+                "trainable": _qualified_name(trainable),
+            }
             write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(stored, indent=2))
         results = _make_tuner(settings, space, plan, data, trainable).fit()
         search_time = time.time() - started

@@ -165,6 +165,11 @@ def test_resume_refuses_a_different_search(ray_local, tmp_path: Path, monkeypatc
     stored = json.loads((settings.experiment_dir / "settings.json").read_text())
     assert stored["settings"]["max_epochs"] == 1 and len(stored["space_fingerprint"]) == 16
 
+    assert stored["trainable"] == "rtune_fashion.trainable.train_trial"
+    with pytest.raises(ExperimentError, match=r"with trainable tests.test_reliability.fails_when_wide: it was started "
+                       r"with rtune_fashion.trainable.train_trial"):  # fmt: skip
+        run_experiment(ExperimentSettings(**{**stored["settings"], "resume": True}), trainable=fails_when_wide)
+
     changed = ExperimentSettings(**{**stored["settings"], "max_epochs": 3, "resume": True})
     with pytest.raises(ExperimentError, match=r"different search \(max_epochs: 1 when started, 3 now\).*rtune resume"):
         run_experiment(changed)
