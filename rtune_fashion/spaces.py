@@ -39,10 +39,6 @@ class SearchSpace:
     points_to_evaluate: list[dict[str, Any]] = field(default_factory=list)
 
     @property
-    def model(self) -> str:
-        return self.params["model"]
-
-    @property
     def is_grid(self) -> bool:
         return is_grid(self.params)
 

@@ -3,8 +3,9 @@
 Contract of :func:`train_trial`:
 
 * the dataset arrives through Ray's object store (``tune.with_parameters``), never read from disk;
-* every epoch reports loss, accuracy, val_loss, val_accuracy, epoch and epoch_time_s, with a
-  checkpoint (the ``.keras`` file: weights and optimizer state, plus the epoch) attached;
+* every epoch reports loss, accuracy, val_loss, val_accuracy, best_val_accuracy (running max), epoch and
+  epoch_time_s, with a checkpoint (the ``.keras`` file: weights and optimizer state; the epoch and the
+  running best) attached;
 * a trial that has a checkpoint (paused by BOHB, retried after a failure, resumed experiment)
   continues after the checkpoint's epoch instead of starting again;
 * a NaN or infinite loss ends the trial with :class:`NonFiniteLossError` (nothing reported for that
@@ -47,16 +48,16 @@ def _trial_resources() -> tuple[float, float]:
     return float(bundle.get("CPU", 1)), float(bundle.get("GPU", 0))
 
 
-def _save_checkpoint(directory: Path, model: keras.Model, epoch: int) -> None:
+def _save_checkpoint(directory: Path, model: keras.Model, state: dict[str, float]) -> None:
     model.save(directory / MODEL_FILE)
-    (directory / STATE_FILE).write_text(json.dumps({"epoch": epoch}))
+    (directory / STATE_FILE).write_text(json.dumps(state))
 
 
-def _load_checkpoint(checkpoint: tune.Checkpoint) -> tuple[keras.Model, int]:
+def _load_checkpoint(checkpoint: tune.Checkpoint) -> tuple[keras.Model, dict[str, float]]:
     with checkpoint.as_directory() as directory:
         model = keras.models.load_model(Path(directory) / MODEL_FILE)
-        epoch = int(json.loads((Path(directory) / STATE_FILE).read_text())["epoch"])
-    return model, epoch
+        state = json.loads((Path(directory) / STATE_FILE).read_text())
+    return model, state
 
 
 def train_trial(config: dict[str, Any], *, data: Dataset, max_epochs: int, seed: int = 0) -> None:
@@ -69,15 +70,19 @@ def train_trial(config: dict[str, Any], *, data: Dataset, max_epochs: int, seed:
     checkpoint = tune.get_checkpoint()
     base_seed = trial_seed(seed, config)
     if checkpoint is not None:
-        model, start_epoch = _load_checkpoint(checkpoint)
-        keras.utils.set_random_seed(base_seed + start_epoch)
+        model, state = _load_checkpoint(checkpoint)
+        keras.utils.set_random_seed(base_seed + int(state["epoch"]))
     else:
         keras.utils.set_random_seed(base_seed)
-        model, start_epoch = build_model(config, data.input_shape, data.num_classes), 0
+        model, state = build_model(config, data.input_shape, data.num_classes), {"epoch": 0}
 
     def report(epoch: int, metrics: dict[str, float], model: keras.Model) -> None:
+        # The running best, so that TensorBoard's HParams table (written from a trial's last result)
+        # shows each trial's best val accuracy, not its last.
+        best = max(metrics["val_accuracy"], state.get("best_val_accuracy", metrics["val_accuracy"]))
+        state.update(epoch=epoch, best_val_accuracy=best)
         with tempfile.TemporaryDirectory() as directory:
-            _save_checkpoint(Path(directory), model, epoch)
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+            _save_checkpoint(Path(directory), model, state)
+            tune.report({**metrics, "best_val_accuracy": best}, checkpoint=tune.Checkpoint.from_directory(directory))
 
-    fit_epochs(model, config, data, start_epoch=start_epoch, end_epoch=max_epochs, on_epoch=report)
+    fit_epochs(model, config, data, start_epoch=int(state["epoch"]), end_epoch=max_epochs, on_epoch=report)

@@ -46,8 +46,10 @@ def test_every_epoch_is_reported_and_checkpointed(ray_local, small_data, tmp_pat
         assert np.isfinite(history[key]).all(), key
     assert history["val_accuracy"].iloc[-1] > 0.3  # 600 real images, 3 epochs: well above chance (0.1)
     assert len(result.best_checkpoints) == 2  # one per epoch, the two newest kept
+    assert history["best_val_accuracy"].tolist() == history["val_accuracy"].cummax().tolist()
     with result.checkpoint.as_directory() as directory:
-        assert json.loads((Path(directory) / STATE_FILE).read_text()) == {"epoch": 3}
+        state = json.loads((Path(directory) / STATE_FILE).read_text())
+        assert state == {"epoch": 3, "best_val_accuracy": history["val_accuracy"].max()}
         assert (Path(directory) / MODEL_FILE).stat().st_size > 0
 
 
