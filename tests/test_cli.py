@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -96,3 +97,21 @@ def test_describe_lists_keys_and_spaces(capsys) -> None:
     assert "units_<i>" in capsys.readouterr().out
     assert main(["describe", "--spaces"]) == 0
     assert "cnn_wide" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"num_samples": 0}, "--num-samples must be a positive integer, got 0"),
+        ({"max_epochs": 2.5}, "--max-epochs must be a positive integer, got 2.5"),
+        ({"cpus_per_trial": 0}, "--cpus-per-trial must be above 0, got 0"),
+        ({"gpus_per_trial": -1}, "--gpus-per-trial must be 0 or more, got -1"),
+        ({"max_concurrent": 0}, "--max-concurrent must be a positive integer, got 0"),
+    ],
+)
+def test_settings_are_checked_for_python_callers_too(changes: dict, message: str) -> None:
+    from rtune_fashion.errors import ExperimentError
+    from rtune_fashion.experiment import ExperimentSettings
+
+    with pytest.raises(ExperimentError, match=re.escape(message)):
+        ExperimentSettings(space="mlp_hyperas", searcher="hyperopt", **changes).check()

@@ -72,37 +72,37 @@ def test_truncated_gzip_names_the_file(copy_dir: Path) -> None:
         load_raw(copy_dir)
 
 
-def test_truncated_content_says_truncated_and_sizes(copy_dir: Path) -> None:
-    path = copy_dir / f"{LABELS}.gz"
-    path.write_bytes(gzip.compress(_content(path)[:5000]))
-    with pytest.raises(DataError, match=r"is truncated: 5000 bytes of content, expected 10008"):
-        load_raw(copy_dir)
-
-
-def test_corrupted_byte_fails_the_checksum(copy_dir: Path) -> None:
-    path = copy_dir / f"{LABELS}.gz"
-    content = bytearray(_content(path))
+def _flip_last_label(content: bytearray) -> None:
     content[-1] = (content[-1] + 1) % 10
-    path.write_bytes(gzip.compress(bytes(content)))
-    with pytest.raises(DataError, match=r"fails its checksum.*not the official Fashion-MNIST"):
-        load_raw(copy_dir)
 
 
-def test_wrong_magic_number_is_named(copy_dir: Path) -> None:
-    path = copy_dir / f"{LABELS}.gz"
-    content = bytearray(_content(path))
+def _set_magic(content: bytearray) -> None:
     content[3] = 0x99
-    path.write_bytes(gzip.compress(bytes(content)))
-    with pytest.raises(DataError, match=r"magic number 2201, expected 2049"):
-        load_raw(copy_dir)
 
 
-def test_wrong_declared_shape_is_named(copy_dir: Path) -> None:
+def _set_count(content: bytearray) -> None:
+    content[4:8] = (9999).to_bytes(4, "big")
+
+
+def _truncate(content: bytearray) -> None:
+    del content[5000:]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        (_truncate, r"is truncated: 5000 bytes of content, expected 10008"),
+        (_flip_last_label, r"fails its checksum.*not the official Fashion-MNIST"),
+        (_set_magic, r"magic number 2201, expected 2049"),
+        (_set_count, r"declares shape \(9999,\), expected \(10000,\)"),
+    ],
+)
+def test_damaged_content_is_named(copy_dir: Path, damage, message: str) -> None:
     path = copy_dir / f"{LABELS}.gz"
     content = bytearray(_content(path))
-    content[4:8] = (9999).to_bytes(4, "big")
+    damage(content)
     path.write_bytes(gzip.compress(bytes(content)))
-    with pytest.raises(DataError, match=r"declares shape \(9999,\), expected \(10000,\)"):
+    with pytest.raises(DataError, match=rf"{LABELS}.gz .*{message}.*Fix:"):
         load_raw(copy_dir)
 
 

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 from ray import tune
 
+from rtune_fashion import config as cfg
 from rtune_fashion.errors import NonFiniteLossError
 from rtune_fashion.models import build_model
-from rtune_fashion.trainable import MODEL_FILE, STATE_FILE, train_trial
+from rtune_fashion.trainable import MODEL_FILE, STATE_FILE, train_trial, trial_seed
 from rtune_fashion.training import fit_epochs
 from tests.conftest import synthetic_data
 
@@ -84,3 +85,11 @@ def test_fit_epochs_raises_on_nan_without_ray() -> None:
     data = synthetic_data(fill=OVERFLOW)
     with pytest.raises(NonFiniteLossError, match=r"loss is (nan|inf) at epoch 1.*Fix: a lower learning rate"):
         fit_epochs(build_model(MLP), MLP, data, start_epoch=0, end_epoch=2)
+
+
+def test_trial_seed_is_the_same_for_equivalent_configs() -> None:
+    """The retraining recomputes the winner's seed from the stored (normalised, unvalidated) config."""
+    raw = {"model": "mlp", "num_layers": np.int64(1), "units": 16, "dropout": 0, "optimizer": "Adam"}
+    assert trial_seed(0, raw) == trial_seed(0, cfg.validate(raw))
+    assert trial_seed(0, raw) != trial_seed(1, raw)
+    assert trial_seed(0, raw) != trial_seed(0, {**raw, "units": 32})
