@@ -3,6 +3,8 @@
     rtune run --space cnn_wide --searcher bohb [--num-samples N --max-epochs N ...]
     rtune resume EXPERIMENT_DIR
     rtune describe PRESET | --config JSON | --keys | --spaces
+    rtune report EXPERIMENT_DIR [--top N]
+    rtune compare EXPERIMENT_DIR... [--targets 0.85,0.9] [--output-dir DIR]
 
 Any :class:`RtuneError` becomes one line on stderr and exit code 2; so do bad flag values (argparse).
 Ctrl+C prints the command that resumes the experiment and exits with 130.
@@ -18,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any
 
+from rtune_fashion import quiet
 from rtune_fashion.errors import ExperimentInterrupted, RtuneError
 
 EXIT_USAGE = 2
@@ -168,6 +171,7 @@ def _run(settings) -> int:
 
 def experiment_main(argv: Sequence[str] | None = None, **defaults: Any) -> int:
     """What ``experiments/*.py`` call: the run flags with the script's own defaults."""
+    quiet.import_keras()  # before the flags, whose choices import the spaces (and so Keras)
     parser = argparse.ArgumentParser(description=defaults.pop("description", None))
     add_experiment_arguments(parser, defaults)
     args = parser.parse_args(argv)
@@ -205,7 +209,30 @@ def _describe(args: argparse.Namespace) -> int:
     return 0
 
 
+def accuracy_targets(text: str) -> list[float]:
+    """``"0.85,0.9"`` -> [0.85, 0.9]; each must be a number in (0, 1]."""
+    wrong = argparse.ArgumentTypeError(f"must be accuracies in (0, 1] separated by commas, got {text!r}")
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise wrong from None
+    if not values or not all(0 < v <= 1 for v in values):
+        raise wrong
+    return values
+
+
+def _report(args: argparse.Namespace) -> int:
+    from rtune_fashion.report import compare, write_report
+
+    if args.command == "report":
+        print(write_report(args.experiment_dir, top=args.top).text)
+    else:
+        print(compare(args.experiment_dirs, args.output_dir, args.targets).text)
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    quiet.import_keras()  # before the flags, whose choices import the spaces (and so Keras)
     parser = argparse.ArgumentParser(prog="rtune", description="Tune Keras models on Fashion-MNIST with Ray Tune.")
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("run", help="run an experiment")
@@ -217,8 +244,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     describe.add_argument("--config", help="a config as JSON")
     describe.add_argument("--keys", action="store_true", help="list every config key")
     describe.add_argument("--spaces", action="store_true", help="list the search spaces")
+    report = commands.add_parser("report", help="tables and plots of a finished or running experiment")
+    report.add_argument("experiment_dir")
+    report.add_argument("--top", type=positive_int, default=5, help="trials in the learning-curve plot")
+    compare = commands.add_parser("compare", help="anytime curves and time-to-accuracy of several experiments")
+    compare.add_argument("experiment_dirs", nargs="+", metavar="experiment_dir")
+    compare.add_argument("--targets", type=accuracy_targets, default=None,
+                         help="val accuracies to time, e.g. 0.85,0.88,0.9 (default: four steps up to the best)")
+    compare.add_argument("--output-dir", default=".", help="where compare.md and compare.png go")
     args = parser.parse_args(argv)
     try:
+        if args.command in ("report", "compare"):
+            return _report(args)
         if args.command == "run":
             return _run(settings_from_args(args))
         if args.command == "resume":

@@ -113,6 +113,11 @@ _INDEXED = re.compile(r"^(?P<base>[a-z_0-9]+?)_(?P<index>\d+)$")
 SHAPE_KEYS = ("num_blocks", "convs_per_block", "kernel_size", "padding", "pool")
 
 
+def is_log_scale(key: str) -> bool:
+    """Whether a hyperparameter is best compared on a log scale (learning rates, weight penalties)."""
+    return key in ("learning_rate", "l2") or key.startswith("lr_")
+
+
 def _counter_for(param: Param, model: str) -> str | None:
     if param.index is None:
         return None
@@ -237,11 +242,13 @@ def learning_rate(config: Mapping[str, Any]) -> float:
     return DEFAULT_LEARNING_RATES[optimizer]
 
 
-def effective(config: Mapping[str, Any]) -> dict[str, Any]:
+def effective(config: Mapping[str, Any], *, collapse_layers: bool = True) -> dict[str, Any]:
     """The config a model is really built from: defaults filled in, unused keys dropped.
 
     Used to print and store the best configuration in readable form (no choice indices, no keys of
-    layers beyond the depth, one learning rate).
+    layers beyond the depth, one learning rate). With ``collapse_layers`` a per-layer value that every
+    layer shares is given once under the shared key (``activation``); without it, always per layer
+    (``activation_1``, ``activation_2``), so that the configs of different trials have the same keys.
     """
     config = validate(config)
     model = config["model"]
@@ -263,7 +270,7 @@ def effective(config: Mapping[str, Any]) -> dict[str, Any]:
             continue
         depth = int(out.get(counter, get(config, counter)))
         values = [get(config, param.name, i) for i in range(1, depth + 1)]
-        if param.name != "filters" and len(set(values)) == 1:
+        if collapse_layers and param.name != "filters" and len(set(values)) == 1:
             out[param.name] = values[0]  # every layer agrees: one shared key reads best
         else:
             out.update({f"{param.name}_{i}": value for i, value in enumerate(values, start=1)})

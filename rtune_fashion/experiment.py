@@ -27,19 +27,24 @@ from typing import Any
 import ray
 from ray import tune
 
-from rtune_fashion import config as cfg
 from rtune_fashion.data import Dataset, load_fashion_mnist
-from rtune_fashion.errors import ExperimentError, ExperimentInterrupted, NonFiniteLossError
+from rtune_fashion.errors import ExperimentError, ExperimentInterrupted
+from rtune_fashion.files import write_atomic
+from rtune_fashion.progress import ProgressPrinter
+from rtune_fashion.results import (
+    OK_STATES,
+    SETTINGS_FILE,
+    SUMMARY_FILE,
+    ExperimentRecord,
+    load_experiment,
+    write_trials_csv,
+)
 from rtune_fashion.search import METRIC, MODE, SearchPlan, make_search
 from rtune_fashion.spaces import SearchSpace, fingerprint, get_space
 from rtune_fashion.spaces import validate as validate_search_space
 from rtune_fashion.trainable import train_trial, trial_seed
 
 TrialFunction = Callable[..., None]  # (config, *, data, max_epochs, seed) -> None, reports to Tune
-SETTINGS_FILE = "settings.json"
-OK_STATES = ("FINISHED", "STOPPED_EARLY")
-SUMMARY_FILE = "summary.json"
-TRIALS_FILE = "trials.csv"
 BEST_MODEL_FILE = "best_model.keras"
 # Settings a resumed experiment must keep: they define the search (resources, retries and paths may change).
 RESUME_FIXED = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "seed", "train_size", "val_size",
@@ -47,13 +52,15 @@ RESUME_FIXED = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "
 SMOKE_SUBSET = {"train": 1000, "val": 500, "test": 500}
 SMOKE_MAX_EPOCHS = 2
 SMOKE_MAX_SAMPLES = 3
-# Quiet workers: TensorFlow's C++ start-up lines would flood the console once per trial.
-# A reused actor waits for the previous trial's thread to reach its next report (at most one epoch)
-# before taking a new trial; Ray's default of 2 s errors the new trial instead.
-_WORKER_ENV = {
-    "TF_CPP_MIN_LOG_LEVEL": "3",
-    "PYTHONWARNINGS": "ignore::DeprecationWarning",
-    "TUNE_FUNCTION_THREAD_TIMEOUT_S": "600",
+# Every Ray worker of an experiment: Keras imported without TensorFlow's C++ start-up lines (see quiet.py),
+# no deprecation chatter. A reused actor waits for the previous trial's thread to reach its next report
+# (at most one epoch) before taking a new trial; Ray's default of 2 s errors the new trial instead.
+WORKER_RUNTIME_ENV = {
+    "env_vars": {
+        "PYTHONWARNINGS": "ignore::DeprecationWarning",
+        "TUNE_FUNCTION_THREAD_TIMEOUT_S": "600",
+    },
+    "worker_process_setup_hook": "rtune_fashion.quiet.setup_worker",
 }
 
 
@@ -132,20 +139,6 @@ class ExperimentSettings:
 # Small helpers
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file in the same directory, then rename it."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as out:
-            out.write(text)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def _check_storage(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
@@ -163,7 +156,7 @@ def _start_ray(address: str | None) -> bool:
     if ray.is_initialized():
         return False
     kwargs: dict[str, Any] = {
-        "runtime_env": {"env_vars": _WORKER_ENV},
+        "runtime_env": WORKER_RUNTIME_ENV,
         "logging_level": logging.WARNING,
         "log_to_driver": True,
     }
@@ -196,55 +189,6 @@ def _check_gpu_request(gpus_per_trial: float) -> None:
 
 def _trial_dirname(trial: Any) -> str:
     return f"trial_{trial.trial_id}"
-
-
-def _trial_rows(results: tune.ResultGrid, max_epochs: int) -> list[dict[str, Any]]:
-    """One row per trial, best first: state, epochs run, best and last val accuracy, error, config."""
-    rows = []
-    for result in results:
-        history = result.metrics_dataframe
-        has = history is not None and not history.empty
-        epochs = int(history["epoch"].max()) if has and "epoch" in history else 0
-        best = float(history[METRIC].max()) if has and METRIC in history else math.nan
-        state = _state(result.error, epochs, max_epochs)
-        rows.append({
-            "trial_id": Path(result.path).name.removeprefix("trial_"),
-            "state": state,
-            "epochs": epochs,
-            "best_val_accuracy": best,
-            "last_val_accuracy": float((result.metrics or {}).get(METRIC, math.nan)),
-            "error": _error_line(result.error),
-            "config": cfg.normalize(result.config or {}),
-        })  # fmt: skip
-    rows.sort(key=lambda r: -r["best_val_accuracy"] if math.isfinite(r["best_val_accuracy"]) else math.inf)
-    return rows
-
-
-def _state(error: BaseException | None, epochs: int, max_epochs: int) -> str:
-    """FINISHED, STOPPED_EARLY (by the scheduler), DIVERGED (NaN/inf loss) or ERROR."""
-    if error is None:
-        return "FINISHED" if epochs >= max_epochs else "STOPPED_EARLY"
-    # Ray re-raises a trial's exception as a subclass of the original type, with the original as cause.
-    diverged = isinstance(error, NonFiniteLossError) or isinstance(getattr(error, "cause", None), NonFiniteLossError)
-    return "DIVERGED" if diverged else "ERROR"
-
-
-def _error_line(error: BaseException | None) -> str:
-    if error is None:
-        return ""
-    text = str(error).strip().splitlines()
-    # Ray wraps the trial's exception; its last line names the original error type and message.
-    return (text[-1] if text else type(error).__name__)[:500]
-
-
-def _write_trials_csv(path: Path, rows: list[dict[str, Any]]) -> None:
-    import pandas as pd
-
-    flat = [
-        {**{k: v for k, v in row.items() if k != "config"}, **{f"config/{k}": v for k, v in row["config"].items()}}
-        for row in rows
-    ]
-    write_atomic(path, pd.DataFrame(flat).to_csv(index=False))
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -365,7 +309,12 @@ def _interrupted(results: tune.ResultGrid, settings: ExperimentSettings, space: 
 
 
 def _make_tuner(
-    settings: ExperimentSettings, space: SearchSpace, plan: SearchPlan, data: Dataset, trial_fn: TrialFunction
+    settings: ExperimentSettings,
+    space: SearchSpace,
+    plan: SearchPlan,
+    data: Dataset,
+    trial_fn: TrialFunction,
+    echo: Callable[[str], None],
 ) -> tune.Tuner:
     """A new Tuner, or the interrupted one restored (Tune keeps the space, searcher and trial states)."""
     trainable = tune.with_resources(
@@ -392,7 +341,8 @@ def _make_tuner(
             storage_path=str(settings.experiment_dir.parent),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # forces a state snapshot per checkpoint
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
-            verbose=1,
+            verbose=0,  # Tune's tables are too wide to read; ProgressPrinter prints short lines instead
+            callbacks=[ProgressPrinter(echo, settings.max_epochs)],
         ),
     )
 
@@ -409,7 +359,7 @@ def _retrain_best(settings: ExperimentSettings, best: dict[str, Any], data: Data
     retrain = ray.remote(_retrain).options(num_cpus=cpus, num_gpus=settings.gpus_per_trial)
     seed = trial_seed(settings.seed, best["raw_config"])  # the winning trial's own seed
     outcome = ray.get(retrain.remote(best["raw_config"], data, best["epochs"], seed, cpus, settings.gpus_per_trial))
-    (settings.experiment_dir / BEST_MODEL_FILE).write_bytes(outcome.pop("model_bytes"))
+    write_atomic(settings.experiment_dir / BEST_MODEL_FILE, outcome.pop("model_bytes"))
     return outcome
 
 
@@ -437,27 +387,32 @@ def run_experiment(
     # Save Tune's experiment state (what --resume restores) at most every second instead of Ray's
     # adaptive default, so an interrupted search loses at most a second of bookkeeping.
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # else Tune prints its own header even at verbose=0
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")  # snapshots are wanted
     started_ray = _start_ray(settings.address)
     try:
         _check_gpu_request(settings.gpus_per_trial)
         experiment_dir.mkdir(parents=True, exist_ok=True)
-        if settings.resume:
-            echo(f"Resuming {experiment_dir}")
-        else:
+        if not settings.resume:
             stored = {
+                "started_at": started,
                 "settings": dataclasses.asdict(settings),
                 "space_fingerprint": fingerprint(space),
                 "trainable": _qualified_name(trainable),
             }
             write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(stored, indent=2))
-        results = _make_tuner(settings, space, plan, data, trainable).fit()
+        echo(f"{'Resuming' if settings.resume else 'Searching'} {space.name} with {plan.searcher} + "
+             f"{plan.scheduler_name}: {settings.num_samples} trials of up to {settings.max_epochs} epochs, "
+             f"{settings.cpus_per_trial:g} CPU and {settings.gpus_per_trial:g} GPU per trial.")
+        echo(f"Watch it: tensorboard --logdir {experiment_dir}   |   rtune report {experiment_dir}")
+        results = _make_tuner(settings, space, plan, data, trainable, echo).fit()
         search_time = time.time() - started
-        rows = _trial_rows(results, settings.max_epochs)
-        _write_trials_csv(experiment_dir / TRIALS_FILE, rows)
-        if _interrupted(results, settings, space):
+        interrupted = _interrupted(results, settings, space)
+        record = load_experiment(experiment_dir, search_done=not interrupted)
+        write_trials_csv(record)
+        if interrupted:
             raise ExperimentInterrupted(str(experiment_dir))
-        summary = _summarise(settings, space, plan.scheduler_name, rows, search_time)
+        summary = _summarise(settings, space, plan.scheduler_name, record, search_time)
         if settings.retrain and summary["best"] is not None:
             summary["retrained"] = _retrain_best(settings, summary["best"], data)
         summary["wall_time_s"] = time.time() - started
@@ -472,28 +427,27 @@ def _summarise(
     settings: ExperimentSettings,
     space: SearchSpace,
     scheduler: str,
-    rows: list[dict[str, Any]],
+    record: ExperimentRecord,
     search_time: float,
 ) -> dict[str, Any]:
-    states = [row["state"] for row in rows]
-    candidates = [row for row in rows if row["state"] in OK_STATES and math.isfinite(row["best_val_accuracy"])]
+    trial = record.best()
     best = None
-    if candidates:
-        row = candidates[0]  # rows are sorted best first
+    if trial is not None:
         best = {
-            "trial_id": row["trial_id"],
-            "val_accuracy": row["best_val_accuracy"],  # the best epoch's: biased upwards by the max
-            "last_val_accuracy": row["last_val_accuracy"],
-            "epochs": row["epochs"],
-            "config": cfg.effective(row["config"]),
-            "raw_config": row["config"],
+            "trial_id": trial.trial_id,
+            "val_accuracy": trial.best_val_accuracy,  # the best epoch's: biased upwards by the max
+            "last_val_accuracy": trial.last_val_accuracy,
+            "epochs": trial.epochs,
+            "config": trial.effective_config,
+            "raw_config": trial.config,
         }
-    elif rows:
-        errors = "; ".join(sorted({row["error"] for row in rows if row["error"]}))[:1000]
+    elif record.trials:
+        errors = "; ".join(sorted({t.error for t in record.trials if t.error}))[:1000]
         raise ExperimentError(
             f"Every trial of {settings.name} failed, so there is no best model. Errors: {errors}. "
             f"Details: the error.txt files under {settings.experiment_dir}."
         )
+    counts = record.counts()
     return {
         "name": settings.name,
         "experiment_dir": str(settings.experiment_dir),
@@ -503,16 +457,16 @@ def _summarise(
         "metric": METRIC,
         "best": best,
         "trials": {
-            "total": len(rows),
-            "finished": states.count("FINISHED"),
-            "stopped_early": states.count("STOPPED_EARLY"),
-            "diverged": states.count("DIVERGED"),
-            "errored": states.count("ERROR"),
+            "total": len(record.trials),
+            "finished": counts["FINISHED"],
+            "stopped_early": counts["STOPPED_EARLY"],
+            "diverged": counts["DIVERGED"],
+            "errored": counts["ERROR"],
         },
         "errored_trials": [
-            {"trial_id": r["trial_id"], "state": r["state"], "error": r["error"]}
-            for r in rows
-            if r["state"] not in OK_STATES
+            {"trial_id": t.trial_id, "state": t.state, "error": t.error}
+            for t in record.trials
+            if t.state not in OK_STATES
         ],
         "search_time_s": search_time,
         "settings": dataclasses.asdict(settings),

@@ -32,9 +32,9 @@ def ray_local():
     """Real Ray with 2 CPUs, started once for the module that asks for it."""
     import ray
 
-    from rtune_fashion.experiment import _WORKER_ENV
+    from rtune_fashion.experiment import WORKER_RUNTIME_ENV
 
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env={"env_vars": _WORKER_ENV}, logging_level="ERROR")
+    ray.init(num_cpus=2, include_dashboard=False, runtime_env=WORKER_RUNTIME_ENV, logging_level="ERROR")
     yield ray
     ray.shutdown()
 

@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
+import time
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONUNBUFFERED": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
@@ -27,3 +32,22 @@ def reported_epochs(experiment_dir: Path) -> dict[str, list[int]]:
         lines = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
         epochs[result_file.parent.name] = [line["epoch"] for line in lines]
     return epochs
+
+
+def start_driver(args: list[str], cwd: Path) -> subprocess.Popen:
+    """An experiment script as a real driver process in its own process group (as in a terminal)."""
+    return subprocess.Popen([sys.executable, *args], cwd=cwd, env=ENV, start_new_session=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def has_checkpoint(experiment_dir: Path) -> bool:
+    return any(experiment_dir.glob("trial_*/checkpoint_*/state.json"))

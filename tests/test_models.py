@@ -157,3 +157,7 @@ def test_effective_config_is_readable() -> None:
     assert readable["dropout_1"] == 0.1 and readable["dropout_2"] == 0.2
     assert readable["learning_rate"] == 0.01 and "lr_adam" not in readable
     assert build_model(readable).count_params() == build_model(config).count_params()
+    per_layer = cfg.effective(config, collapse_layers=False)  # the same keys for every 2-layer trial
+    assert per_layer["units_1"] == per_layer["units_2"] == 64 and "units" not in per_layer
+    assert per_layer["activation_1"] == per_layer["activation_2"] == "relu" and "units_3" not in per_layer
+    assert build_model(per_layer).count_params() == build_model(config).count_params()

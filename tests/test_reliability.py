@@ -18,9 +18,10 @@ from ray import tune
 from rtune_fashion.cli import format_summary
 from rtune_fashion.errors import ExperimentError
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
+from rtune_fashion.report import write_report
 from rtune_fashion.spaces import SPACES, SearchSpace, register_space
 from rtune_fashion.trainable import train_trial
-from tests.helpers import ENV, reported_epochs, sequential_run_args
+from tests.helpers import ENV, has_checkpoint, reported_epochs, sequential_run_args, start_driver, wait_for
 
 pytestmark = pytest.mark.slow
 SMALL = {"train_size": 600, "val_size": 300, "test_size": 300}
@@ -45,30 +46,12 @@ NAN_PRONE = register_space(
 )
 
 
-def _wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
-def _start(args: list[str], cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, *args], cwd=cwd, env=ENV, start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
-
-
-def _has_checkpoint(experiment_dir: Path) -> bool:
-    return any(experiment_dir.glob("trial_*/checkpoint_*/state.json"))
-
-
 def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_completes(tmp_path: Path) -> None:
     experiment_dir = tmp_path / "interrupted"
     args = sequential_run_args("mlp_hyperopt.py", tmp_path, "interrupted", samples=3, epochs=4, train_size=2000)
-    driver = _start(args, tmp_path)
+    driver = start_driver(args, tmp_path)
     try:
-        _wait_for(lambda: _has_checkpoint(experiment_dir), 180, "a first checkpoint")
+        wait_for(lambda: has_checkpoint(experiment_dir), 180, "a first checkpoint")
         time.sleep(1.0)
         os.killpg(driver.pid, signal.SIGINT)  # what Ctrl+C in a terminal does: the whole process group
         _, err = driver.communicate(timeout=120)
@@ -103,9 +86,9 @@ def test_trial_whose_worker_dies_is_retried_from_its_checkpoint(tmp_path: Path) 
     experiment_dir = tmp_path / "killed_worker"
     args = sequential_run_args("cnn_hyperopt.py", tmp_path, "killed_worker", samples=2, epochs=3, train_size=1500,
                                eval_size=300)  # fmt: skip
-    driver = _start(args, tmp_path)
+    driver = start_driver(args, tmp_path)
     try:
-        _wait_for(lambda: _has_checkpoint(experiment_dir) and _ray_actor_pids(), 180, "a trial with a checkpoint")
+        wait_for(lambda: has_checkpoint(experiment_dir) and _ray_actor_pids(), 180, "a trial with a checkpoint")
         time.sleep(0.5)  # mid-epoch
         for pid in _ray_actor_pids():
             os.kill(pid, signal.SIGKILL)
@@ -146,7 +129,8 @@ def test_always_failing_config_is_an_errored_trial_and_the_search_completes(ray_
 def test_diverging_trials_are_recorded_and_never_best(ray_local, tmp_path: Path, searcher: str) -> None:
     settings = ExperimentSettings(space=NAN_PRONE.name, searcher=searcher, num_samples=5, max_epochs=2,
                                   storage=str(tmp_path), retrain=False, **SMALL)  # fmt: skip
-    summary = run_experiment(settings)
+    lines: list[str] = []
+    summary = run_experiment(settings, echo=lines.append)
     trials = pd.read_csv(settings.experiment_dir / "trials.csv")
     diverged = trials[trials["state"] == "DIVERGED"]
     assert len(diverged) >= 1 and summary["trials"]["diverged"] == len(diverged)
@@ -156,6 +140,16 @@ def test_diverging_trials_are_recorded_and_never_best(ray_local, tmp_path: Path,
     best = summary["best"]
     assert 0.1 < best["val_accuracy"] <= 1
     assert best["trial_id"] not in set(diverged["trial_id"])
+
+    # The live progress names each diverged trial, and its last line has the final counts and best.
+    for trial_id in diverged["trial_id"]:
+        assert any(f"trial {trial_id} diverged: " in line and "Training diverged" in line for line in lines), lines
+    assert f"{len(diverged)} diverged, 0 errored | best val_accuracy {best['val_accuracy']:.4f}" in lines[-1]
+    if searcher == "optuna":  # the report too (once: it is the same code for every searcher)
+        report = write_report(settings.experiment_dir)
+        assert report.record.best().trial_id == best["trial_id"]
+        for trial_id in diverged["trial_id"]:
+            assert re.search(rf"^ +\d+ +{trial_id} +diverged ", report.text, re.MULTILINE), report.text
 
 
 def test_resume_refuses_a_different_search(ray_local, tmp_path: Path, monkeypatch) -> None:

@@ -1,0 +1,232 @@
+"""Read an experiment directory, finished or still running: one record per trial, with every epoch.
+
+The trial list and Tune's trial statuses come from Tune's own experiment snapshot (read with the public
+:class:`ray.tune.ExperimentAnalysis`, saved every second while a search runs); each trial's epochs come
+from its ``result.json`` (one JSON line per report; a half-written last line of a running trial is
+skipped). The experiment's own files (``settings.json``, ``summary.json``) say what was asked and
+whether the search is over. Nothing here needs a running Ray.
+
+Our trial states:
+
+* ``FINISHED``: ran every epoch; ``STOPPED_EARLY``: ended by the scheduler (ASHA, or BOHB's pause
+  that is never resumed);
+* ``DIVERGED``: its loss became NaN/inf (:class:`NonFiniteLossError`); ``ERROR``: failed for another
+  reason after its retries;
+* while a search runs (or after it was interrupted): ``RUNNING``, ``PENDING``, ``PAUSED``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rtune_fashion import config as cfg
+from rtune_fashion.errors import ExperimentError, ModelConfigError, NonFiniteLossError
+
+SETTINGS_FILE = "settings.json"
+SUMMARY_FILE = "summary.json"
+TRIALS_FILE = "trials.csv"
+METRIC = "val_accuracy"
+OK_STATES = ("FINISHED", "STOPPED_EARLY")
+FAILED_STATES = ("DIVERGED", "ERROR")
+LIVE_STATES = ("RUNNING", "PENDING", "PAUSED")
+STATES = (*OK_STATES, *FAILED_STATES, *LIVE_STATES)
+STATE_LABELS = {"FINISHED": "finished", "STOPPED_EARLY": "stopped early", "DIVERGED": "diverged", "ERROR": "errored",
+                "RUNNING": "running", "PENDING": "pending", "PAUSED": "paused"}  # fmt: skip
+_DIVERGED_PREFIX = f"{NonFiniteLossError.__module__}.{NonFiniteLossError.__name__}"
+
+
+@dataclass
+class TrialRecord:
+    """One trial: its config, state and reported epochs (dicts of Tune's result rows, in order)."""
+
+    trial_id: str
+    state: str
+    config: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+    error: str = ""
+
+    @property
+    def epochs(self) -> int:
+        return max((int(row["epoch"]) for row in self.history if "epoch" in row), default=0)
+
+    @property
+    def best_val_accuracy(self) -> float:
+        """The highest val accuracy of any epoch (NaN before the first report)."""
+        values = [float(row[METRIC]) for row in self.history if _finite(row.get(METRIC))]
+        return max(values, default=math.nan)
+
+    @property
+    def last_val_accuracy(self) -> float:
+        return float(self.history[-1].get(METRIC, math.nan)) if self.history else math.nan
+
+    @property
+    def effective_config(self) -> dict[str, Any]:
+        """The config as the model is built from it, for people; the raw config when it does not validate."""
+        return self._effective(collapse_layers=True)
+
+    @property
+    def layer_config(self) -> dict[str, Any]:
+        """The effective config with every per-layer value under its own key, for comparing trials."""
+        return self._effective(collapse_layers=False)
+
+    def _effective(self, *, collapse_layers: bool) -> dict[str, Any]:
+        try:
+            return cfg.effective(self.config, collapse_layers=collapse_layers)
+        except ModelConfigError:  # a custom trainable's config need not be ours
+            return dict(self.config)
+
+
+@dataclass
+class ExperimentRecord:
+    """An experiment directory as read now; ``trials`` are ranked by best val accuracy, best first."""
+
+    directory: Path
+    settings: dict[str, Any]
+    trials: list[TrialRecord]
+    search_done: bool
+    started_at: float | None  # time.time() when the run started; None for experiments from before it was kept
+
+    @property
+    def max_epochs(self) -> int:
+        return int(self.settings.get("max_epochs") or 0)
+
+    def counts(self) -> dict[str, int]:
+        """How many trials are in each state (every state listed, zeros included)."""
+        return {state: sum(t.state == state for t in self.trials) for state in STATES}
+
+    def best(self) -> TrialRecord | None:
+        """The best trial that ended normally (or is still going); never a diverged or failed one."""
+        candidates = [t for t in self.trials if t.state not in FAILED_STATES and _finite(t.best_val_accuracy)]
+        return candidates[0] if candidates else None
+
+    def start_time(self) -> float | None:
+        """When the run started: as stored, else estimated from the first epoch reported."""
+        if self.started_at is not None:
+            return self.started_at
+        starts = [float(t.history[0]["timestamp"]) - float(t.history[0].get("time_this_iter_s", 0))
+                  for t in self.trials if t.history and "timestamp" in t.history[0]]  # fmt: skip
+        return min(starts, default=None)
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, int | float) and math.isfinite(value)
+
+
+def read_history(trial_dir: Path) -> list[dict[str, Any]]:
+    """The result rows of one trial (``result.json``), without the config repeated in each row."""
+    path = trial_dir / "result.json"
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # the line a running trial is writing
+        row.pop("config", None)
+        rows.append(row)
+    return rows
+
+
+def error_line(path: str | Path) -> str:
+    """The last line of a trial's error.txt (Ray ends it with the original exception type and message)."""
+    path = Path(path)
+    if not path.is_file():
+        return ""
+    lines = [line for line in path.read_text(errors="replace").strip().splitlines() if line.strip()]
+    return lines[-1].strip()[:500] if lines else ""
+
+
+def is_divergence(error: str) -> bool:
+    """Whether an error line (see :func:`error_line`) is a trial's NaN/inf loss."""
+    return error.startswith(_DIVERGED_PREFIX)
+
+
+def trial_state(tune_status: str, error: str, epochs: int, max_epochs: int, search_done: bool) -> str:
+    """Our state for a trial from Tune's status (see the module docstring)."""
+    if tune_status == "ERROR":
+        return "DIVERGED" if is_divergence(error) else "ERROR"
+    if tune_status == "TERMINATED" or (tune_status == "PAUSED" and search_done):
+        return "FINISHED" if epochs >= max_epochs else "STOPPED_EARLY"
+    return tune_status if tune_status in LIVE_STATES else "PENDING"
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON file's content, or None if it is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def load_experiment(directory: str | Path, *, search_done: bool | None = None) -> ExperimentRecord:
+    """Read an experiment directory (``<storage>/<name>``) as it is now.
+
+    Args:
+        search_done: whether the search has ended; None = it has if ``summary.json`` exists (a paused
+            BOHB trial of a finished search was stopped early; of a running search it may come back).
+
+    Raises:
+        ExperimentError: the directory does not exist, or holds no Tune experiment yet.
+    """
+    from ray.tune import ExperimentAnalysis
+
+    directory = Path(directory).expanduser().resolve()
+    if not directory.is_dir():
+        raise ExperimentError(f"{directory} is not a directory. Fix: give an experiment directory <storage>/<name>.")
+    stored = read_json(directory / SETTINGS_FILE) or {}
+    settings = stored.get("settings", {})
+    if search_done is None:
+        search_done = (directory / SUMMARY_FILE).exists()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            analysis = ExperimentAnalysis(str(directory))
+    except (ValueError, FileNotFoundError) as error:
+        raise ExperimentError(
+            f"{directory} holds no Ray Tune experiment yet (no experiment_state-*.json). Fix: give the "
+            "directory <storage>/<name> of an experiment, or wait until its first trial has started."
+        ) from error
+    trials = []
+    for trial in analysis.trials:
+        trial_dir = directory / Path(trial.path).name  # the directory may have been moved or copied
+        history = read_history(trial_dir)
+        error = error_line(trial_dir / "error.txt") if trial.status == "ERROR" else ""
+        record = TrialRecord(str(trial.trial_id), "", cfg.normalize(trial.config or {}), history, error)
+        max_epochs = int(settings.get("max_epochs") or record.epochs)
+        record.state = trial_state(trial.status, error, record.epochs, max_epochs, search_done)
+        trials.append(record)
+    trials.sort(key=lambda t: -t.best_val_accuracy if _finite(t.best_val_accuracy) else math.inf)
+    return ExperimentRecord(directory, settings, trials, search_done, stored.get("started_at"))
+
+
+def trials_table(record: ExperimentRecord) -> list[dict[str, Any]]:
+    """One flat row per trial (best first): id, state, epochs, val accuracies, error, ``config/<key>``."""
+    return [
+        {
+            "trial_id": t.trial_id,
+            "state": t.state,
+            "epochs": t.epochs,
+            "best_val_accuracy": t.best_val_accuracy,
+            "last_val_accuracy": t.last_val_accuracy,
+            "error": t.error,
+            **{f"config/{key}": value for key, value in t.config.items()},
+        }
+        for t in record.trials
+    ]
+
+
+def write_trials_csv(record: ExperimentRecord) -> Path:
+    """Write ``trials.csv`` into the experiment directory (atomically) and return its path."""
+    import pandas as pd
+
+    from rtune_fashion.files import write_atomic
+
+    path = record.directory / TRIALS_FILE
+    write_atomic(path, pd.DataFrame(trials_table(record)).to_csv(index=False))
+    return path
