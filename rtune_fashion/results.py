@@ -65,6 +65,11 @@ class TrialRecord:
         return float(self.history[-1].get(METRIC, math.nan)) if self.history else math.nan
 
     @property
+    def nodes(self) -> list[str]:
+        """The Ray node ids that ran this trial's epochs, in order of first use (more than one: it moved)."""
+        return list(dict.fromkeys(str(row["node_id"]) for row in self.history if row.get("node_id")))
+
+    @property
     def effective_config(self) -> dict[str, Any]:
         """The config as the model is built from it, for people; the raw config when it does not validate."""
         return self._effective(collapse_layers=True)
@@ -206,7 +211,8 @@ def load_experiment(directory: str | Path, *, search_done: bool | None = None) -
 
 
 def trials_table(record: ExperimentRecord) -> list[dict[str, Any]]:
-    """One flat row per trial (best first): id, state, epochs, val accuracies, error, ``config/<key>``."""
+    """One flat row per trial (best first): id, state, epochs, val accuracies, error, the nodes that ran it
+    (short ids), ``config/<key>``."""
     return [
         {
             "trial_id": t.trial_id,
@@ -215,6 +221,7 @@ def trials_table(record: ExperimentRecord) -> list[dict[str, Any]]:
             "best_val_accuracy": t.best_val_accuracy,
             "last_val_accuracy": t.last_val_accuracy,
             "error": t.error,
+            "nodes": " ".join(node[:8] for node in t.nodes),
             **{f"config/{key}": value for key, value in t.config.items()},
         }
         for t in record.trials

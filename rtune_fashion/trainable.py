@@ -3,9 +3,9 @@
 Contract of :func:`train_trial`:
 
 * the dataset arrives through Ray's object store (``tune.with_parameters``), never read from disk;
-* every epoch reports loss, accuracy, val_loss, val_accuracy, best_val_accuracy (running max), epoch and
-  epoch_time_s, with a checkpoint (the ``.keras`` file: weights and optimizer state; the epoch and the
-  running best) attached;
+* every epoch reports loss, accuracy, val_loss, val_accuracy, best_val_accuracy (running max), epoch,
+  epoch_time_s and node_id (the Ray node that trained it), with a checkpoint (the ``.keras`` file:
+  weights and optimizer state; the epoch and the running best) attached;
 * a trial that has a checkpoint (paused by BOHB, retried after a failure, resumed experiment)
   continues after the checkpoint's epoch instead of starting again;
 * a NaN or infinite loss ends the trial with :class:`NonFiniteLossError` (nothing reported for that
@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import ray
 from ray import tune
 
 from rtune_fashion import config as cfg
@@ -76,6 +77,8 @@ def train_trial(config: dict[str, Any], *, data: Dataset, max_epochs: int, seed:
         keras.utils.set_random_seed(base_seed)
         model, state = build_model(config, data.input_shape, data.num_classes), {"epoch": 0}
 
+    node_id = ray.get_runtime_context().get_node_id()  # which machine ran it (trials move after failures)
+
     def report(epoch: int, metrics: dict[str, float], model: keras.Model) -> None:
         # The running best, so that TensorBoard's HParams table (written from a trial's last result)
         # shows each trial's best val accuracy, not its last.
@@ -83,6 +86,7 @@ def train_trial(config: dict[str, Any], *, data: Dataset, max_epochs: int, seed:
         state.update(epoch=epoch, best_val_accuracy=best)
         with tempfile.TemporaryDirectory() as directory:
             _save_checkpoint(Path(directory), model, state)
-            tune.report({**metrics, "best_val_accuracy": best}, checkpoint=tune.Checkpoint.from_directory(directory))
+            tune.report({**metrics, "best_val_accuracy": best, "node_id": node_id},
+                        checkpoint=tune.Checkpoint.from_directory(directory))  # fmt: skip
 
     fit_epochs(model, config, data, start_epoch=int(state["epoch"]), end_epoch=max_epochs, on_epoch=report)
