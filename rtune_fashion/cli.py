@@ -156,7 +156,7 @@ def _run(settings) -> int:
     try:
         summary = run_experiment(settings)
     except KeyboardInterrupt:  # a second Ctrl+C, or one before Tune started
-        print(f"\n{ExperimentInterrupted(str(settings.experiment_dir))}", file=sys.stderr)
+        print(f"\n{ExperimentInterrupted(settings.experiment_uri)}", file=sys.stderr)
         return EXIT_INTERRUPTED
     except ExperimentInterrupted as interrupted:
         print(f"\n{interrupted}", file=sys.stderr)

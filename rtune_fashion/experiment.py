@@ -27,6 +27,7 @@ from typing import Any
 import ray
 from ray import tune
 
+from rtune_fashion import storage
 from rtune_fashion.data import Dataset, load_fashion_mnist
 from rtune_fashion.errors import ExperimentError, ExperimentInterrupted
 from rtune_fashion.files import write_atomic
@@ -35,6 +36,7 @@ from rtune_fashion.results import (
     OK_STATES,
     SETTINGS_FILE,
     SUMMARY_FILE,
+    TRIALS_FILE,
     ExperimentRecord,
     load_experiment,
     write_trials_csv,
@@ -102,8 +104,23 @@ class ExperimentSettings:
             self.name = f"{self.space}_{self.searcher}" + ("_smoke" if self.smoke_test else "")
 
     @property
+    def experiment_uri(self) -> str:
+        """Where Tune writes the experiment: ``<storage>/<name>``, a path or a URI."""
+        if storage.is_uri(self.storage):
+            return storage.join(self.storage, str(self.name))
+        return str(Path(self.storage).expanduser().resolve() / str(self.name))
+
+    @property
+    def storage_root(self) -> str:
+        """Tune's ``storage_path``: the URI, or the resolved local path."""
+        return self.storage if storage.is_uri(self.storage) else str(Path(self.experiment_uri).parent)
+
+    @property
     def experiment_dir(self) -> Path:
-        return Path(self.storage).expanduser().resolve() / str(self.name)
+        """The local directory of rtune's files: the experiment directory, or a URI's local mirror."""
+        if storage.is_uri(self.storage):
+            return storage.mirror_dir(self.experiment_uri)
+        return Path(self.experiment_uri)
 
     def subset(self) -> dict[str, int] | None:
         sizes = {"train": self.train_size, "val": self.val_size, "test": self.test_size}
@@ -137,18 +154,6 @@ class ExperimentSettings:
 
 # ---------------------------------------------------------------------------------------------------
 # Small helpers
-
-
-def _check_storage(directory: Path) -> None:
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test"):
-            pass
-    except OSError as error:
-        raise ExperimentError(
-            f"Cannot write to the storage path {directory} ({error.strerror}). Fix: give --storage a "
-            "writable directory (or a shared file system path / cloud URI on a cluster)."
-        ) from error
 
 
 def _start_ray(address: str | None) -> bool:
@@ -242,9 +247,9 @@ def prepare(settings: ExperimentSettings) -> tuple[SearchSpace, SearchPlan]:
 
 def _check_experiment_dir(settings: ExperimentSettings, trainable: TrialFunction) -> None:
     """Refuse --resume without an experiment, and a new run over an existing one (nothing is touched)."""
-    experiment_dir = settings.experiment_dir
-    _check_storage(experiment_dir.parent)
-    can_restore = tune.Tuner.can_restore(str(experiment_dir))
+    experiment_dir = settings.experiment_uri
+    storage.check_writable(settings.storage)
+    can_restore = tune.Tuner.can_restore(experiment_dir)
     if settings.resume and not can_restore:
         raise ExperimentError(
             f"--resume: {experiment_dir} holds no experiment to resume. Fix: check --storage and --name "
@@ -256,7 +261,20 @@ def _check_experiment_dir(settings: ExperimentSettings, trainable: TrialFunction
             "another --name (nothing was changed)."
         )
     if settings.resume:
-        _check_same_search(settings, _read_stored(experiment_dir), trainable)
+        _check_same_search(settings, _read_stored(storage.local_copy(settings.experiment_uri)), trainable)
+
+
+def _publish(settings: ExperimentSettings, *names: str) -> None:
+    """Copy rtune's files next to Tune's when the storage is a URI (a path needs nothing)."""
+    if storage.is_uri(settings.storage):
+        storage.upload(settings.experiment_dir, settings.experiment_uri, names)
+
+
+def _check_cluster_storage(settings: ExperimentSettings, echo: Callable[[str], None]) -> None:
+    hosts = len({node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]})
+    warning = storage.check_shared(settings.storage, hosts)
+    if warning:
+        echo(warning)
 
 
 def _qualified_name(function: Callable[..., Any]) -> str:
@@ -283,19 +301,19 @@ def _check_same_search(settings: ExperimentSettings, stored: dict[str, Any], tra
                for key in RESUME_FIXED if before.get(key) != getattr(settings, key)]  # fmt: skip
     if changed:
         raise ExperimentError(
-            f"Cannot resume {settings.experiment_dir} with a different search ({'; '.join(changed)}). "
-            f"Fix: rtune resume {settings.experiment_dir} (it reuses the stored settings), or start a new "
+            f"Cannot resume {settings.experiment_uri} with a different search ({'; '.join(changed)}). "
+            f"Fix: rtune resume {settings.experiment_uri} (it reuses the stored settings), or start a new "
             "experiment with another --name."
         )
     if stored.get("trainable", _qualified_name(train_trial)) != _qualified_name(trainable):
         raise ExperimentError(
-            f"Cannot resume {settings.experiment_dir} with trainable {_qualified_name(trainable)}: it was "
+            f"Cannot resume {settings.experiment_uri} with trainable {_qualified_name(trainable)}: it was "
             f"started with {stored['trainable']}. Fix: resume with the same trainable."
         )
     space = get_space(settings.space)
     if stored.get("space_fingerprint") != fingerprint(space):
         raise ExperimentError(
-            f"Cannot resume {settings.experiment_dir}: the search space {space.name!r} has changed since the "
+            f"Cannot resume {settings.experiment_uri}: the search space {space.name!r} has changed since the "
             "experiment started, and a search cannot continue over a different space. Fix: restore the "
             "space's old definition, or start a new experiment with another --name."
         )
@@ -322,7 +340,7 @@ def _make_tuner(
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
     )
     if settings.resume:
-        return tune.Tuner.restore(str(settings.experiment_dir), trainable, resume_unfinished=True)
+        return tune.Tuner.restore(settings.experiment_uri, trainable, resume_unfinished=True)
     return tune.Tuner(
         trainable,
         param_space=space.params,
@@ -338,7 +356,7 @@ def _make_tuner(
         ),
         run_config=tune.RunConfig(
             name=settings.name,
-            storage_path=str(settings.experiment_dir.parent),
+            storage_path=settings.storage_root,
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # forces a state snapshot per checkpoint
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             verbose=0,  # Tune's tables are too wide to read; ProgressPrinter prints short lines instead
@@ -392,6 +410,7 @@ def run_experiment(
     started_ray = _start_ray(settings.address)
     try:
         _check_gpu_request(settings.gpus_per_trial)
+        _check_cluster_storage(settings, echo)
         experiment_dir.mkdir(parents=True, exist_ok=True)
         if not settings.resume:
             stored = {
@@ -401,22 +420,25 @@ def run_experiment(
                 "trainable": _qualified_name(trainable),
             }
             write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(stored, indent=2))
+            _publish(settings, SETTINGS_FILE)
         echo(f"{'Resuming' if settings.resume else 'Searching'} {space.name} with {plan.searcher} + "
              f"{plan.scheduler_name}: {settings.num_samples} trials of up to {settings.max_epochs} epochs, "
              f"{settings.cpus_per_trial:g} CPU and {settings.gpus_per_trial:g} GPU per trial.")
-        echo(f"Watch it: tensorboard --logdir {experiment_dir}   |   rtune report {experiment_dir}")
+        echo(f"Watch it: tensorboard --logdir {settings.experiment_uri}   |   rtune report {settings.experiment_uri}")
         results = _make_tuner(settings, space, plan, data, trainable, echo).fit()
         search_time = time.time() - started
         interrupted = _interrupted(results, settings, space)
-        record = load_experiment(experiment_dir, search_done=not interrupted)
+        record = load_experiment(storage.local_copy(settings.experiment_uri), search_done=not interrupted)
         write_trials_csv(record)
+        _publish(settings, TRIALS_FILE)
         if interrupted:
-            raise ExperimentInterrupted(str(experiment_dir))
+            raise ExperimentInterrupted(settings.experiment_uri)
         summary = _summarise(settings, space, plan.scheduler_name, record, search_time)
         if settings.retrain and summary["best"] is not None:
             summary["retrained"] = _retrain_best(settings, summary["best"], data)
         summary["wall_time_s"] = time.time() - started
         write_atomic(experiment_dir / SUMMARY_FILE, json.dumps(summary, indent=2, default=str))
+        _publish(settings, SUMMARY_FILE, BEST_MODEL_FILE)
         return summary
     finally:
         if started_ray:
@@ -445,12 +467,12 @@ def _summarise(
         errors = "; ".join(sorted({t.error for t in record.trials if t.error}))[:1000]
         raise ExperimentError(
             f"Every trial of {settings.name} failed, so there is no best model. Errors: {errors}. "
-            f"Details: the error.txt files under {settings.experiment_dir}."
+            f"Details: the error.txt files under {settings.experiment_uri}."
         )
     counts = record.counts()
     return {
         "name": settings.name,
-        "experiment_dir": str(settings.experiment_dir),
+        "experiment_dir": settings.experiment_uri,
         "space": space.name,
         "searcher": settings.searcher,
         "scheduler": scheduler,
@@ -486,7 +508,12 @@ def load_settings(experiment_dir: str | os.PathLike) -> ExperimentSettings:
     Raises:
         ExperimentError: the directory has no readable settings.json.
     """
-    directory = Path(experiment_dir).expanduser().resolve()
+    location = str(experiment_dir)
+    directory = storage.local_copy(location).resolve()
+    if storage.is_uri(location):
+        parent, _, name = location.rstrip("/").rpartition("/")
+    else:
+        parent, name = str(directory.parent), directory.name
     stored = dict(_read_stored(directory)["settings"])
-    stored.update(storage=str(directory.parent), name=directory.name, resume=True)
+    stored.update(storage=parent, name=name, resume=True)
     return ExperimentSettings(**stored)

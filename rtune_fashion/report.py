@@ -2,7 +2,7 @@
 
 ``write_report(DIR)`` works on a finished experiment and on one that is still running (or was
 interrupted): it reads what is there now (see :mod:`rtune_fashion.results`) and writes, into the
-experiment directory:
+experiment directory (for a URI: into its local mirror, then uploaded next to it):
 
 * ``trials.csv``: one row per trial, best first;
 * ``report.md`` with the pictures in ``report_files/``: the anytime curve (best-so-far val accuracy
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rtune_fashion import plots
+from rtune_fashion import plots, storage
 from rtune_fashion.errors import RtuneError
 from rtune_fashion.files import write_atomic
 from rtune_fashion.importance import Importance, param_importance
@@ -205,7 +205,8 @@ def write_report(directory: str | Path, *, top: int = 5) -> Report:
     Raises:
         ExperimentError: ``directory`` is not an experiment directory, or no trial has started yet.
     """
-    record = load_experiment(directory)
+    location = str(directory)
+    record = load_experiment(storage.local_copy(location))
     write_trials_csv(record)
     pictures_dir = record.directory / PICTURES_DIR
     pictures_dir.mkdir(exist_ok=True)
@@ -239,6 +240,8 @@ def write_report(directory: str | Path, *, top: int = 5) -> Report:
     markdown = _markdown(record, curve, importance, keys, rows, pictures, counts)
     markdown_path = record.directory / REPORT_FILE
     write_atomic(markdown_path, markdown)
+    if storage.is_uri(location):  # the report goes next to the experiment, as for a local one
+        storage.upload(record.directory, location.rstrip("/"), [TRIALS_FILE, REPORT_FILE, PICTURES_DIR])
     return Report(record, curve, importance, text, markdown_path, pictures)
 
 
@@ -334,7 +337,7 @@ def compare(
     Raises:
         ExperimentError: one of ``directories`` is not an experiment directory with trials.
     """
-    records = [load_experiment(d) for d in directories]
+    records = [load_experiment(storage.local_copy(str(d))) for d in directories]
     labels = [f"{r.directory.name} ({r.settings.get('searcher', '?')})" for r in records]
     if len(set(labels)) < len(labels):
         labels = [f"{label} [{r.directory.parent.name}]" for label, r in zip(labels, records, strict=True)]
