@@ -57,6 +57,18 @@ def test_experiment_script_smoke_test(script: str, tmp_path: Path) -> None:
     assert "total parameters" in done.stdout  # the architecture, not choice indices
 
 
+def test_smoke_experiment_under_the_jax_backend(tmp_path: Path) -> None:
+    """The model and trainable code is backend-neutral: the same script runs with KERAS_BACKEND=jax."""
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "experiments" / "mlp_optuna.py"), "--smoke-test", "--storage", str(tmp_path)],
+        cwd=tmp_path, env={**ENV, "KERAS_BACKEND": "jax"}, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    (experiment_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
+    summary = _check_results(experiment_dir, expected_trials=3)
+    assert summary["versions"]["backend"] == "jax"
+
+
 def test_grid_searcher_runs_every_point(tmp_path: Path) -> None:
     settings = ExperimentSettings(space="mlp_grid", searcher="grid", num_samples=1, max_epochs=1, storage=str(tmp_path),
                                   train_size=300, val_size=200, test_size=100, retrain=False)  # fmt: skip

@@ -1,0 +1,118 @@
+"""Multi-node runs for real, on one machine: a Ray cluster of several raylets (ray.cluster_utils.Cluster).
+
+The head offers no CPUs (as in cluster.yaml), so every trial runs on a worker node. Node ids in each
+trial's results say where it ran. GPUs here are logical (Ray schedules them; TensorFlow finds no CUDA
+device and trains on the CPU), which is what packing and placement need.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from ray.cluster_utils import Cluster
+
+from rtune_fashion.experiment import ExperimentSettings, run_experiment
+from rtune_fashion.report import write_report
+from rtune_fashion.results import load_experiment
+from tests.helpers import assert_continued_from_checkpoint
+
+pytestmark = pytest.mark.slow
+SMALL = {"train_size": 2000, "val_size": 300, "test_size": 300}
+
+
+def _cluster(*nodes: dict) -> tuple[Cluster, list]:
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    workers = [cluster.add_node(**node) for node in nodes]
+    cluster.wait_for_nodes()
+    return cluster, workers
+
+
+@pytest.fixture(scope="module")
+def gpu_and_cpu_nodes():
+    """A head without CPUs, node A with 2 CPUs and 1 (logical) GPU, node B with 1 CPU."""
+    cluster, workers = _cluster({"num_cpus": 2, "num_gpus": 1}, {"num_cpus": 1})
+    yield cluster, workers
+    cluster.shutdown()
+
+
+def _settings(tmp_path: Path, address: str, **overrides) -> ExperimentSettings:
+    values = {"space": "mlp_hyperas", "searcher": "random", "scheduler": "fifo", "max_epochs": 2,
+              "storage": str(tmp_path), "address": address, "retrain": False, **SMALL, **overrides}  # fmt: skip
+    return ExperimentSettings(**values)
+
+
+def _interval(trial) -> tuple[float, float]:
+    first, last = trial.history[0], trial.history[-1]
+    return float(first["timestamp"]) - float(first["time_this_iter_s"]), float(last["timestamp"])
+
+
+def test_trials_run_on_several_nodes_with_uri_storage(gpu_and_cpu_nodes, tmp_path: Path, monkeypatch) -> None:
+    cluster, (node_a, node_b) = gpu_and_cpu_nodes
+    monkeypatch.setenv("RTUNE_CACHE_DIR", str(tmp_path / "cache"))
+    remote = tmp_path / "bucket"
+    settings = _settings(tmp_path, cluster.address, num_samples=3, storage=f"file://{remote}", retrain=True)
+    summary = run_experiment(settings)  # 3 trials of 1 CPU: two fit on A, one on B
+
+    record = load_experiment(settings.experiment_dir)
+    assert summary["trials"]["finished"] == 3
+    used = {node for trial in record.trials for node in trial.nodes}
+    assert used == {node_a.node_id, node_b.node_id}
+    # The URI storage holds Tune's trial folders and rtune's files; the local mirror holds no checkpoint.
+    for name in ("settings.json", "trials.csv", "summary.json", "best_model.keras"):
+        assert (remote / settings.name / name).exists(), name
+    assert any((remote / settings.name).glob("trial_*/checkpoint_*"))
+    assert not any(settings.experiment_dir.glob("trial_*/checkpoint_*"))
+    report = write_report(settings.experiment_uri)
+    assert (remote / settings.name / "report.md").exists() and report.record.best() is not None
+
+
+def test_quarter_gpus_pack_four_trials_on_one_gpu(gpu_and_cpu_nodes, tmp_path: Path) -> None:
+    cluster, (node_a, _) = gpu_and_cpu_nodes
+    settings = _settings(tmp_path, cluster.address, num_samples=4, max_epochs=4, cpus_per_trial=0.5,
+                         gpus_per_trial=0.25, train_size=3000)  # fmt: skip
+    summary = run_experiment(settings)
+    record = load_experiment(settings.experiment_dir)
+    assert summary["trials"]["finished"] == 4
+    assert {node for trial in record.trials for node in trial.nodes} == {node_a.node_id}  # the only GPU
+    intervals = [_interval(trial) for trial in record.trials]
+    assert max(start for start, _ in intervals) < min(end for _, end in intervals), intervals  # all four at once
+
+
+def _first_trial_on(experiment_dir: Path, node_id: str) -> bool:
+    for path in experiment_dir.glob("trial_*/result.json"):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if any(row.get("node_id") == node_id for row in rows):
+            return True
+    return False
+
+
+def test_a_lost_node_s_trial_continues_on_the_other_node(tmp_path: Path) -> None:
+    cluster, (node_a, node_b) = _cluster({"num_cpus": 1}, {"num_cpus": 1})
+    try:
+        settings = _settings(tmp_path, cluster.address, num_samples=2, max_epochs=4, max_failures=2,
+                             train_size=3000)  # fmt: skip
+        removed = threading.Event()
+
+        def remove_b_once_it_has_a_checkpoint() -> None:
+            deadline = time.monotonic() + 240
+            while time.monotonic() < deadline and not _first_trial_on(settings.experiment_dir, node_b.node_id):
+                time.sleep(0.2)
+            cluster.remove_node(node_b)
+            removed.set()
+
+        remover = threading.Thread(target=remove_b_once_it_has_a_checkpoint, daemon=True)
+        remover.start()
+        summary = run_experiment(settings)
+        remover.join(timeout=60)
+    finally:
+        cluster.shutdown()
+    assert removed.is_set()
+    record = load_experiment(settings.experiment_dir)
+    assert summary["trials"]["finished"] == 2 and summary["trials"]["errored"] == 0
+    (moved,) = [trial for trial in record.trials if node_b.node_id in trial.nodes]
+    assert moved.nodes == [node_b.node_id, node_a.node_id]  # started on B, finished on A
+    assert_continued_from_checkpoint(moved.trial_id, [int(row["epoch"]) for row in moved.history], 4)

@@ -1,0 +1,46 @@
+"""The per-trial device policy of each Keras backend (rtune_fashion.devices), in fresh processes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from rtune_fashion.devices import gpu_memory_fraction
+from tests.helpers import ENV
+
+PROBE = """
+import json, os
+from rtune_fashion import devices
+applied = devices.configure({cpus}, {gpus})
+print(json.dumps({{"applied": applied, "fraction": os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION"),
+                  "preallocate": os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE")}}))
+"""
+
+
+def test_gpu_share_leaves_headroom_and_whole_gpus_are_not_capped() -> None:
+    assert gpu_memory_fraction(0.25) == pytest.approx(0.2375)
+    assert gpu_memory_fraction(0.5) == pytest.approx(0.475)
+    assert gpu_memory_fraction(0) is None and gpu_memory_fraction(1) is None and gpu_memory_fraction(2) is None
+
+
+def _probe(backend: str, cpus: float, gpus: float) -> dict:
+    done = subprocess.run([sys.executable, "-c", PROBE.format(cpus=cpus, gpus=gpus)],
+                          env={**ENV, "KERAS_BACKEND": backend}, capture_output=True, text=True, timeout=120,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_jax_trials_sharing_a_gpu_get_their_share_and_no_preallocation() -> None:
+    probe = _probe("jax", cpus=2, gpus=0.25)
+    assert probe["applied"] == {"backend": "jax", "threads": 2, "gpu_memory_fraction": 0.2375}
+    assert probe["fraction"] == "0.2375" and probe["preallocate"] == "false"
+
+
+def test_tensorflow_threads_follow_the_trial_cpus() -> None:
+    probe = _probe("tensorflow", cpus=3, gpus=0.5)
+    assert probe["applied"]["backend"] == "tensorflow" and probe["applied"]["threads"] == 3
+    assert probe["fraction"] is None  # TensorFlow uses memory growth instead of a fraction
