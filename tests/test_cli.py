@@ -59,7 +59,9 @@ def test_missing_data_dir(capsys, tmp_path: Path) -> None:
 def test_unwritable_storage(capsys, tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    _fails(capsys, [*RUN, "--storage", str(blocker / "results")], "Cannot write to the storage path")
+    storage = blocker / "results"
+    err = _fails(capsys, [*RUN, "--storage", str(storage)], f"Cannot write to the storage {storage}")
+    assert "Fix: give --storage a writable directory" in err
 
 
 def test_resume_without_an_experiment(capsys, tmp_path: Path) -> None:
