@@ -26,10 +26,10 @@ import numpy as np
 from rtune_fashion.errors import ModelConfigError
 
 MODELS = ("mlp", "cnn")
-OPTIMIZERS = ("adam", "sgd", "rmsprop", "nadam")
+OPTIMIZERS = ("adam", "sgd", "rmsprop", "nadam", "adagrad", "adadelta", "adamax")
 ACTIVATIONS = (
     "relu", "sigmoid", "tanh", "elu", "selu", "gelu", "swish", "softplus", "softsign", "hard_sigmoid",
-    "linear", "leaky_relu",
+    "linear", "leaky_relu", "softmax",
 )  # fmt: skip
 INITIALIZERS = (
     "auto", "he_normal", "he_uniform", "glorot_normal", "glorot_uniform", "lecun_normal",
@@ -37,7 +37,8 @@ INITIALIZERS = (
 )  # fmt: skip
 # Defaults of the learning rate when neither learning_rate nor lr_<optimizer> is given (the articles'
 # advice: Adam about 1e-3, SGD about 0.1).
-DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 0.1, "rmsprop": 1e-3, "nadam": 1e-3}
+DEFAULT_LEARNING_RATES = {"adam": 1e-3, "sgd": 0.1, "rmsprop": 1e-3, "nadam": 1e-3, "adagrad": 1e-3,
+                          "adadelta": 1e-3, "adamax": 1e-3}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,8 @@ _COMMON = (
     Param("kernel_initializer", str, "auto", choices=INITIALIZERS,
           doc="auto: he_normal after relu-like activations, glorot_uniform otherwise"),
     Param("l2", float, 0.0, low=0.0, high=1.0, doc="L2 weight penalty on dense and conv kernels"),
+    Param("epochs", int, None, low=1, high=100_000, optional=True,
+          doc="epochs of each fold's fit in a cross-validation trial (other trials: --max-epochs)"),
 )  # fmt: skip
 
 _MLP = (
@@ -263,6 +266,8 @@ def effective(config: Mapping[str, Any], *, collapse_layers: bool = True) -> dic
     for param in shared:
         if param.name.startswith("lr_") or param.name in ("learning_rate", "momentum", "nesterov"):
             continue
+        if param.name == "epochs" and config.get("epochs") is None:
+            continue  # only cross-validation trials have it
         out[param.name] = get(config, param.name)
     for param in PARAMS.values():
         counter = _counter_for(param, model)

@@ -35,14 +35,16 @@ def _regularizer(config: Mapping[str, Any]) -> keras.regularizers.Regularizer | 
 
 
 def build_optimizer(config: Mapping[str, Any]) -> keras.optimizers.Optimizer:
-    """adam, sgd (with momentum and nesterov), rmsprop or nadam at the config's learning rate."""
+    """The config's optimizer (sgd with its momentum and nesterov) at the config's learning rate."""
     name = cfg.get(config, "optimizer")
     rate = cfg.learning_rate(config)
     if name == "sgd":
         return keras.optimizers.SGD(
             learning_rate=rate, momentum=cfg.get(config, "momentum"), nesterov=cfg.get(config, "nesterov")
         )
-    optimizers = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "nadam": keras.optimizers.Nadam}
+    optimizers = {"adam": keras.optimizers.Adam, "rmsprop": keras.optimizers.RMSprop, "nadam": keras.optimizers.Nadam,
+                  "adagrad": keras.optimizers.Adagrad, "adadelta": keras.optimizers.Adadelta,
+                  "adamax": keras.optimizers.Adamax}  # fmt: skip
     return optimizers[name](learning_rate=rate)
 
 
@@ -96,10 +98,17 @@ def cnn_feature_maps(config: Mapping[str, Any], input_shape: tuple[int, ...] = F
 # Builders
 
 
+def _output(x: Any, num_classes: int) -> Any:
+    """Two classes: one sigmoid unit (binary cross-entropy); more: a softmax over the classes."""
+    if num_classes == 2:
+        return keras.layers.Dense(1, activation="sigmoid", name="sigmoid")(x)
+    return keras.layers.Dense(num_classes, activation="softmax", name="softmax")(x)
+
+
 def _compile(model: keras.Model, config: Mapping[str, Any]) -> keras.Model:
-    model.compile(
-        optimizer=build_optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"]
-    )
+    binary = model.output_shape[-1] == 1
+    loss = "binary_crossentropy" if binary else "sparse_categorical_crossentropy"
+    model.compile(optimizer=build_optimizer(config), loss=loss, metrics=["accuracy"])
     return model
 
 
@@ -140,7 +149,8 @@ def build_mlp(
     input_shape: tuple[int, ...] = FASHION_INPUT_SHAPE,
     num_classes: int = FASHION_CLASSES,
 ) -> keras.Model:
-    """Dense network: ``num_layers`` x (Dense [BatchNorm] activation [Dropout]), then softmax."""
+    """Dense network: ``num_layers`` x (Dense [BatchNorm] activation [Dropout]), then softmax (or one sigmoid
+    unit with binary cross-entropy for two classes)."""
     config = cfg.validate(config)
     if config["model"] != "mlp":
         raise ModelConfigError(f"build_mlp got a config with model={config['model']!r}; use build_model.")
@@ -156,8 +166,7 @@ def build_mlp(
             dropout=cfg.get(config, "dropout", i),
             max_norm=max_norm,
         )  # fmt: skip
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="softmax")(x)
-    return _compile(keras.Model(inputs, outputs, name="mlp"), config)
+    return _compile(keras.Model(inputs, _output(x, num_classes), name="mlp"), config)
 
 
 def build_cnn(
@@ -214,7 +223,7 @@ def build_cnn(
             batch_norm=cfg.get(config, "dense_batch_norm", i),
             dropout=cfg.get(config, "dense_dropout", i),
         )  # fmt: skip
-    outputs = keras.layers.Dense(num_classes, activation="softmax", name="softmax")(x)
+    outputs = _output(x, num_classes)
     return _compile(keras.Model(inputs, outputs, name="cnn"), config)
 
 
