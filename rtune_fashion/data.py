@@ -17,10 +17,6 @@ from __future__ import annotations
 import gzip
 import hashlib
 import os
-import shutil
-import tempfile
-import urllib.error
-import urllib.request
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +25,7 @@ import numpy as np
 from sklearn.model_selection import train_test_split
 
 from rtune_fashion.errors import DataError
+from rtune_fashion.files import download_verified
 
 CLASS_NAMES: tuple[str, ...] = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -215,27 +212,12 @@ def download_dataset(target: Path, base_url: str | None = None) -> Path:
     """
     base_url = base_url or os.environ.get(DOWNLOAD_URL_ENV) or DOWNLOAD_URL
     target.mkdir(parents=True, exist_ok=True)
+    fix = f"check the network, set {DOWNLOAD_URL_ENV} to a mirror, or install Debian's dataset-fashion-mnist package."
     for name, spec in IDX_FILES.items():
         final = target / f"{name}.gz"
-        if final.is_file():
-            continue
-        url = base_url.rstrip("/") + f"/{name}.gz"
-        fd, tmp_name = tempfile.mkstemp(dir=target, prefix=f".{name}.", suffix=".part")
-        tmp = Path(tmp_name)
-        try:
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
-                shutil.copyfileobj(response, out)
-            parse_idx(tmp, spec)
-            tmp.replace(final)
-        except (urllib.error.URLError, OSError) as error:
-            raise DataError(
-                f"Downloading {url} failed ({error}). Fix: check the network, set {DOWNLOAD_URL_ENV} to a "
-                f"mirror, or install Debian's dataset-fashion-mnist package."
-            ) from error
-        except DataError as error:
-            raise DataError(f"The download of {url} is not valid: {error}") from error
-        finally:
-            tmp.unlink(missing_ok=True)
+        if not final.is_file():
+            url = base_url.rstrip("/") + f"/{name}.gz"
+            download_verified(url, final, lambda path, spec=spec: parse_idx(path, spec), fix)
     return target
 
 

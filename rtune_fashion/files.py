@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from pathlib import Path
+
+from rtune_fashion.errors import DataError
 
 
 def write_atomic(path: Path, data: str | bytes) -> None:
@@ -22,3 +28,30 @@ def write_atomic(path: Path, data: str | bytes) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def download_verified(url: str, final: Path, verify: Callable[[Path], None], fix: str) -> Path:
+    """Download ``url`` into a temporary file beside ``final``; ``verify(tmp)`` it, then rename it to ``final``.
+
+    An interrupted, failed or invalid download never stays: only a verified file gets the final name.
+
+    Raises:
+        DataError: the download failed (``fix`` says what to do), or ``verify`` raised DataError.
+    """
+    final.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=".part")
+    tmp = Path(tmp_name)
+    try:
+        try:
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=60) as response:
+                shutil.copyfileobj(response, out)
+        except (urllib.error.URLError, OSError) as error:
+            raise DataError(f"Downloading {url} failed ({error}). Fix: {fix}") from error
+        try:
+            verify(tmp)
+        except DataError as error:
+            raise DataError(f"The download of {url} is not valid: {error}") from error
+        tmp.replace(final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return final
