@@ -181,6 +181,64 @@ def experiment_main(argv: Sequence[str] | None = None, **defaults: Any) -> int:
         return _fail(str(error))
 
 
+def at_least_two(text: str) -> int:
+    value = positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"must be 2 or more (folds of cross-validation), got {text!r}")
+    return value
+
+
+def cv_experiment_main(argv: Sequence[str] | None = None, *, description: str | None = None,
+                       prefix: str = "pima_", grid: str = "optimizer") -> int:  # fmt: skip
+    """What ``experiments/pima_grid.py`` calls: GridSearchCV's grids as Ray Tune grid searches, each grid
+    point cross-validated on a CSV table (see :mod:`rtune_fashion.crossval`)."""
+    quiet.import_keras()
+    from rtune_fashion.spaces import SPACES
+
+    grids = [name.removeprefix(prefix) for name in SPACES if name.startswith(prefix)]
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--csv", help="the CSV table (default: the Pima table, downloaded once and checked)")
+    parser.add_argument("--label", help="label column: header name or 0-based index (default: the last)")
+    parser.add_argument("--grid", choices=[*grids, "all"], default=grid, help="which grid to search")
+    parser.add_argument("--folds", type=at_least_two, default=3, help="stratified folds (GridSearchCV: 3 or 5)")
+    parser.add_argument("--standardize", action="store_true", help="scale features (fitted on training folds)")
+    parser.add_argument("--seed", type=int, default=7, help="folds and model seeds (the article's: 7)")
+    parser.add_argument("--cpus-per-trial", type=positive_float, default=1.0)
+    parser.add_argument("--max-concurrent", type=positive_int, default=None)
+    parser.add_argument("--storage", default="results")
+    parser.add_argument("--address", default=None, help="Ray cluster address ('auto' on a cluster node)")
+    parser.add_argument("--resume", action="store_true", help="continue the grid's experiment")
+    parser.add_argument("--smoke-test", action="store_true", help="2 folds, fits of at most 2 epochs")
+    args = parser.parse_args(argv)
+    if args.smoke_test:
+        args.folds = 2
+    try:
+        return _run_cv(args, [f"{prefix}{g}" for g in (grids if args.grid == "all" else [args.grid])])
+    except RtuneError as error:
+        return _fail(str(error))
+
+
+def _run_cv(args: argparse.Namespace, spaces: list[str]) -> int:
+    from rtune_fashion.crossval import check_folds, train_cv, write_cv_results
+    from rtune_fashion.experiment import ExperimentSettings, run_experiment
+    from rtune_fashion.tabular import load_csv, pima_csv
+
+    data = load_csv(pima_csv(args.csv), label=args.label)
+    check_folds(data.y, data.class_names, args.folds)
+    for space in spaces:
+        settings = ExperimentSettings(
+            space=space, searcher="grid", name=f"{space}_grid" + ("_smoke" if args.smoke_test else ""),
+            scheduler="fifo", max_epochs=1, seed=args.seed, storage=args.storage,
+            cpus_per_trial=args.cpus_per_trial, max_concurrent=args.max_concurrent, address=args.address,
+            resume=args.resume, retrain=False,
+        )  # fmt: skip
+        options = {"folds": args.folds, "standardize": args.standardize, "epochs_cap": 2 if args.smoke_test else None}
+        run_experiment(settings, trainable=train_cv, data=data, trainable_options=options)
+        text, path = write_cv_results(settings.experiment_dir, space)
+        print(f"\n{space}: {args.folds}-fold cross-validation\n{text}\nWrote {path}")
+    return 0
+
+
 def _describe(args: argparse.Namespace) -> int:
     from rtune_fashion import config as cfg
     from rtune_fashion.models import PRESETS, describe, format_table, preset

@@ -245,7 +245,7 @@ def prepare(settings: ExperimentSettings) -> tuple[SearchSpace, SearchPlan]:
     return space, plan
 
 
-def _check_experiment_dir(settings: ExperimentSettings, trainable: TrialFunction) -> None:
+def _check_experiment_dir(settings: ExperimentSettings, trainable: TrialFunction, options: dict[str, Any]) -> None:
     """Refuse --resume without an experiment, and a new run over an existing one (nothing is touched)."""
     experiment_dir = settings.experiment_uri
     storage.check_writable(settings.storage)
@@ -261,7 +261,13 @@ def _check_experiment_dir(settings: ExperimentSettings, trainable: TrialFunction
             "another --name (nothing was changed)."
         )
     if settings.resume:
-        _check_same_search(settings, _read_stored(storage.local_copy(settings.experiment_uri)), trainable)
+        stored = _read_stored(storage.local_copy(settings.experiment_uri))
+        _check_same_search(settings, stored, trainable)
+        if stored.get("trainable_options", {}) != options:
+            raise ExperimentError(
+                f"Cannot resume {settings.experiment_uri} with trainable options {options}: it was started with "
+                f"{stored.get('trainable_options', {})}. Fix: resume with the same options (for example --folds)."
+            )
 
 
 def _publish(settings: ExperimentSettings, *names: str) -> None:
@@ -333,10 +339,11 @@ def _make_tuner(
     data: Dataset,
     trial_fn: TrialFunction,
     echo: Callable[[str], None],
+    options: dict[str, Any],
 ) -> tune.Tuner:
     """A new Tuner, or the interrupted one restored (Tune keeps the space, searcher and trial states)."""
     trainable = tune.with_resources(
-        tune.with_parameters(trial_fn, data=data, max_epochs=settings.max_epochs, seed=settings.seed),
+        tune.with_parameters(trial_fn, data=data, max_epochs=settings.max_epochs, seed=settings.seed, **options),
         {"cpu": settings.cpus_per_trial, "gpu": settings.gpus_per_trial},
     )
     if settings.resume:
@@ -386,11 +393,16 @@ def run_experiment(
     echo: Callable[[str], None] = print,
     *,
     trainable: TrialFunction = train_trial,
+    data: Any = None,
+    trainable_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) the experiment and return its summary (also written to summary.json).
 
-    ``trainable`` replaces :func:`train_trial` (same signature and reporting contract), for example to
-    train on another dataset's arrays or to wrap it.
+    ``trainable`` replaces :func:`train_trial` (same reporting contract), for example to train on another
+    dataset or to cross-validate (:func:`rtune_fashion.crossval.train_cv`). ``data`` replaces Fashion-MNIST
+    (it travels to the trials through the object store); the best config is retrained and tested only
+    when it is an image :class:`Dataset` with a test split. ``trainable_options`` are passed to every
+    trial as keyword arguments (stored in settings.json).
 
     Raises:
         RtuneError (a subclass of it): bad settings, space, searcher pairing, data, storage or resources
@@ -398,8 +410,9 @@ def run_experiment(
     """
     started = time.time()
     space, plan = prepare(settings)
-    _check_experiment_dir(settings, trainable)
-    data = load_fashion_mnist(settings.data_dir, subset=settings.subset(), subset_seed=settings.seed)
+    _check_experiment_dir(settings, trainable, trainable_options or {})
+    if data is None:
+        data = load_fashion_mnist(settings.data_dir, subset=settings.subset(), subset_seed=settings.seed)
     experiment_dir = settings.experiment_dir
 
     # Save Tune's experiment state (what --resume restores) at most every second instead of Ray's
@@ -418,6 +431,7 @@ def run_experiment(
                 "settings": dataclasses.asdict(settings),
                 "space_fingerprint": fingerprint(space),
                 "trainable": _qualified_name(trainable),
+                "trainable_options": trainable_options or {},
             }
             write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(stored, indent=2))
             _publish(settings, SETTINGS_FILE)
@@ -425,7 +439,7 @@ def run_experiment(
              f"{plan.scheduler_name}: {settings.num_samples} trials of up to {settings.max_epochs} epochs, "
              f"{settings.cpus_per_trial:g} CPU and {settings.gpus_per_trial:g} GPU per trial.")
         echo(f"Watch it: tensorboard --logdir {settings.experiment_uri}   |   rtune report {settings.experiment_uri}")
-        results = _make_tuner(settings, space, plan, data, trainable, echo).fit()
+        results = _make_tuner(settings, space, plan, data, trainable, echo, trainable_options or {}).fit()
         search_time = time.time() - started
         interrupted = _interrupted(results, settings, space)
         record = load_experiment(storage.local_copy(settings.experiment_uri), search_done=not interrupted)
@@ -434,7 +448,7 @@ def run_experiment(
         if interrupted:
             raise ExperimentInterrupted(settings.experiment_uri)
         summary = _summarise(settings, space, plan.scheduler_name, record, search_time)
-        if settings.retrain and summary["best"] is not None:
+        if settings.retrain and summary["best"] is not None and isinstance(data, Dataset) and len(data.y_test):
             summary["retrained"] = _retrain_best(settings, summary["best"], data)
         summary["wall_time_s"] = time.time() - started
         write_atomic(experiment_dir / SUMMARY_FILE, json.dumps(summary, indent=2, default=str))

@@ -341,8 +341,39 @@ MLP_GRID = SearchSpace(
     },
 )
 
+# Article B: seven GridSearchCV grids on the Pima table (3-fold CV, seed 7), for experiments/pima_grid.py.
+# The base model is the article's: Dense(12, relu) -> Dense(1, sigmoid), Adam, 100 epochs at batch 10;
+# each grid varies its own keys. Keras 3 names: uniform -> random_uniform, normal -> random_normal,
+# zero -> zeros. The article's best mean CV accuracy is in each description.
+PIMA_BASE = {"model": "mlp", "num_layers": 1, "units": 12, "activation": "relu", "optimizer": "adam",
+             "kernel_initializer": "glorot_uniform", "batch_size": 10, "epochs": 100}  # fmt: skip
+_PIMA_SOURCE = "Article B (GridSearchCV on Pima Indians diabetes, 3-fold CV)"
+
+
+def _pima(name: str, description: str, **grid: list[Any]) -> SearchSpace:
+    params = {**PIMA_BASE, **{key: tune.grid_search(values) for key, values in grid.items()}}
+    return SearchSpace(name=f"pima_{name}", source=_PIMA_SOURCE, description=description, params=params)
+
+
+PIMA_GRIDS = (
+    _pima("batch_epochs", "batch size x epochs; article: 0.686 (batch 20, 100 epochs)",
+          batch_size=[10, 20, 40, 60, 80, 100], epochs=[10, 50, 100]),
+    _pima("optimizer", "optimizer; article: 0.704 (Adam)",
+          optimizer=["sgd", "rmsprop", "adagrad", "adadelta", "adam", "adamax", "nadam"]),
+    _pima("sgd", "SGD learning rate x momentum; article: 0.681 (0.01, 0)", optimizer=["sgd"],
+          learning_rate=[0.001, 0.01, 0.1, 0.2, 0.3], momentum=[0.0, 0.2, 0.4, 0.6, 0.8, 0.9]),
+    _pima("init", "hidden weight init; article: 0.720 (uniform)",
+          kernel_initializer=["random_uniform", "lecun_uniform", "random_normal", "zeros", "glorot_normal",
+                              "glorot_uniform", "he_normal", "he_uniform"]),
+    _pima("activation", "hidden activation; article: 0.723 (linear)",
+          activation=["softmax", "softplus", "softsign", "relu", "tanh", "sigmoid", "hard_sigmoid", "linear"]),
+    _pima("dropout", "dropout x max-norm constraint; article: 0.724 (0.2, 4)",
+          dropout=[round(0.1 * i, 1) for i in range(10)], max_norm=[1.0, 2.0, 3.0, 4.0, 5.0]),
+    _pima("neurons", "hidden neurons; article: 0.715 (5)", units=[1, 5, 10, 15, 20, 25, 30]),
+)  # fmt: skip
+
 SPACES: dict[str, SearchSpace] = {
-    s.name: s for s in (MLP_HYPERAS, CNN_HYPERAS, MLP_KERASTUNER, CNN_KERASTUNER, CNN_WIDE, MLP_GRID)
+    s.name: s for s in (MLP_HYPERAS, CNN_HYPERAS, MLP_KERASTUNER, CNN_KERASTUNER, CNN_WIDE, MLP_GRID, *PIMA_GRIDS)
 }
 
 

@@ -44,7 +44,8 @@ def trial_seed(seed: int, config: dict[str, Any]) -> int:
     return (seed * 1_000_003 + zlib.crc32(text.encode())) % (2**31 - 1)
 
 
-def _trial_resources() -> tuple[float, float]:
+def trial_resources() -> tuple[float, float]:
+    """(CPUs, GPUs) that Tune gave the running trial."""
     bundle = tune.get_context().get_trial_resources().required_resources
     return float(bundle.get("CPU", 1)), float(bundle.get("GPU", 0))
 
@@ -64,7 +65,7 @@ def _load_checkpoint(checkpoint: tune.Checkpoint) -> tuple[keras.Model, dict[str
 def train_trial(config: dict[str, Any], *, data: Dataset, max_epochs: int, seed: int = 0) -> None:
     """Train ``config`` for up to ``max_epochs`` epochs, reporting each one to Tune (see module doc)."""
     config = cfg.validate(config)
-    cpus, gpus = _trial_resources()
+    cpus, gpus = trial_resources()
     devices.configure(cpus, gpus)
     keras.backend.clear_session()
 

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -19,7 +20,7 @@ from rtune_fashion.experiment import ExperimentSettings, run_experiment
 from tests.helpers import ENV, ROOT, assert_continued_from_checkpoint, reported_epochs, sequential_run_args
 
 pytestmark = pytest.mark.slow
-SCRIPTS = sorted(p.name for p in (ROOT / "experiments").glob("*.py"))
+SCRIPTS = sorted(p.name for p in (ROOT / "experiments").glob("*.py") if p.name != "pima_grid.py")  # own CLI
 
 
 def _run(args: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -44,6 +45,21 @@ def _check_results(experiment_dir: Path, expected_trials: int) -> dict:
 
 def test_experiment_scripts_are_all_tested() -> None:
     assert SCRIPTS == ["cnn_bohb.py", "cnn_hyperopt.py", "cnn_optuna.py", "mlp_hyperopt.py", "mlp_optuna.py"]
+    assert sorted(p.name for p in (ROOT / "experiments").glob("*.py")) == [*SCRIPTS, "pima_grid.py"]
+
+
+def test_pima_grid_script_smoke_test(tmp_path: Path) -> None:
+    """The cross-validated grid script end to end (on a synthetic table: CI has no copy of the Pima CSV)."""
+    rng = np.random.default_rng(0)
+    table = np.column_stack([rng.normal(size=(90, 8)), rng.integers(0, 2, 90)])
+    csv = tmp_path / "table.csv"
+    np.savetxt(csv, table, delimiter=",", fmt="%.4f")
+    done = _run([str(ROOT / "experiments" / "pima_grid.py"), "--csv", str(csv), "--grid", "optimizer",
+                 "--smoke-test", "--storage", str(tmp_path)], cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = pd.read_csv(tmp_path / "pima_optimizer_grid_smoke" / "cv_results.csv")
+    assert len(results) == 7 and set(results["state"]) == {"FINISHED"}
+    assert "Best: " in done.stdout and "2-fold cross-validation" in done.stdout
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

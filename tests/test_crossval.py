@@ -1,0 +1,120 @@
+"""Cross-validated trials (GridSearchCV on Ray): folds, scaling, scores, the grid experiment, parity."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from ray import tune
+from sklearn.datasets import make_classification
+
+from rtune_fashion.cli import cv_experiment_main
+from rtune_fashion.crossval import check_folds, cross_validate, fold_data, stratified_folds
+from rtune_fashion.errors import DataError
+from rtune_fashion.models import build_model
+from rtune_fashion.spaces import SearchSpace, register_space
+from rtune_fashion.tabular import TabularData, load_csv
+from tests.helpers import ENV, ROOT
+
+CONFIG = {"model": "mlp", "num_layers": 1, "units": 8, "optimizer": "adam", "learning_rate": 0.01,
+          "batch_size": 16, "epochs": 20}
+register_space(SearchSpace(name="test_cv_neurons", source="tests",
+                           params={**CONFIG, "units": tune.grid_search([1, 4, 16])}))  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory) -> Path:
+    """A synthetic binary table (where the data does not matter), written as a headerless CSV."""
+    x, y = make_classification(n_samples=240, n_features=6, n_informative=4, weights=[0.65], random_state=0)
+    path = tmp_path_factory.mktemp("csv") / "table.csv"
+    np.savetxt(path, np.column_stack([x * 10 + 50, y]), delimiter=",", fmt="%.5f")
+    return path
+
+
+def test_folds_are_stratified_cover_every_row_once_and_repeat_with_the_seed(table: Path) -> None:
+    data = load_csv(table)
+    folds = stratified_folds(data.y, 3, seed=7)
+    held_out = np.concatenate([test for _, test in folds])
+    assert sorted(held_out.tolist()) == list(range(len(data.y)))
+    share = data.y.mean()
+    assert all(abs(data.y[test].mean() - share) < 0.02 for _, test in folds)
+    again = stratified_folds(data.y, 3, seed=7)
+    assert all((a[1] == b[1]).all() for a, b in zip(folds, again, strict=True))
+    assert not (stratified_folds(data.y, 3, seed=8)[0][1] == folds[0][1]).all()
+
+
+def test_standardisation_is_fitted_on_the_training_folds_only(table: Path) -> None:
+    data = load_csv(table)
+    train, held = stratified_folds(data.y, 3, seed=7)[0]
+    fold = fold_data(data, train, held, standardize=True)
+    assert np.allclose(fold.x_train.mean(axis=0), 0, atol=1e-4) and np.allclose(fold.x_train.std(axis=0), 1, atol=1e-3)
+    expected = (data.x[held] - data.x[train].mean(axis=0)) / data.x[train].std(axis=0)
+    assert np.allclose(fold.x_val, expected, atol=1e-4)  # the held-out rows use the training statistics
+    assert len(fold.x_test) == 0
+
+
+def test_two_classes_get_one_sigmoid_unit_and_binary_cross_entropy() -> None:
+    model = build_model(CONFIG, (6,), 2)
+    assert model.output_shape == (None, 1) and model.layers[-1].activation.__name__ == "sigmoid"
+    assert model.loss == "binary_crossentropy"
+    assert build_model(CONFIG, (6,), 3).output_shape == (None, 3)
+
+
+def test_cross_validation_reports_the_mean_and_spread_of_the_folds(table: Path) -> None:
+    data = load_csv(table)
+    result = cross_validate(CONFIG, data, folds=3, seed=7, standardize=True)
+    scores = [result[f"fold{i}_accuracy"] for i in range(3)]
+    assert result["val_accuracy"] == pytest.approx(np.mean(scores)) and result["val_accuracy_std"] == pytest.approx(
+        np.std(scores))  # fmt: skip
+    assert 0.8 < result["val_accuracy"] <= 1 and result["fit_epochs"] == 20, result  # learns beyond the majority
+    assert cross_validate(CONFIG, data, folds=3, seed=7, standardize=True) == result  # seeded: repeatable
+
+
+def test_more_folds_than_the_rarest_class_is_refused() -> None:
+    data = TabularData(np.zeros((10, 2), np.float32), np.array([0] * 8 + [1] * 2), ("a", "b"), "y", ("no", "yes"))
+    with pytest.raises(DataError, match=r"--folds 3 is more than the 2 rows of class 'yes'.*Fix: --folds 2 or fewer"):
+        check_folds(data.y, data.class_names, 3)
+
+
+@pytest.mark.slow
+def test_grid_experiment_prints_and_writes_cv_results(table: Path, tmp_path: Path, capsys) -> None:
+    code = cv_experiment_main(["--csv", str(table), "--grid", "neurons", "--folds", "2", "--storage", str(tmp_path)],
+                              prefix="test_cv_")  # fmt: skip
+    out = capsys.readouterr().out
+    assert code == 0, out
+    results = pd.read_csv(tmp_path / "test_cv_neurons_grid" / "cv_results.csv")
+    assert sorted(results["param_units"]) == [1, 4, 16] and list(results["rank_test_score"]) == [1, 2, 3]
+    best = results.iloc[0]
+    assert f"Best: {best['mean_test_score']:.6f} using {{'units': {best['param_units']}}}" in out
+    for _, row in results.iterrows():
+        line = f"{row['mean_test_score']:.6f} ({row['std_test_score']:.6f}) with: {{'units': {row['param_units']}}}"
+        assert line in out
+        assert row["mean_test_score"] == pytest.approx((row["split0_test_score"] + row["split1_test_score"]) / 2)
+
+
+def test_bad_cv_flags_are_refused(table: Path, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        cv_experiment_main(["--csv", str(table), "--folds", "1"])
+    assert exit_.value.code == 2 and "argument --folds: must be 2 or more" in capsys.readouterr().err
+    assert cv_experiment_main(["--csv", str(table.parent / "missing.csv")]) == 2
+    assert "missing.csv does not exist" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_gridsearchcv_and_rtune_agree_on_the_same_folds(table: Path, tmp_path: Path) -> None:
+    """scripts/gridsearch_parity.py --quick: the same grid through GridSearchCV + SciKeras and through Ray."""
+    out = tmp_path / "parity.json"
+    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "gridsearch_parity.py"), "--csv", str(table),
+                           "--quick", "--json", str(out)], env=ENV, capture_output=True, text=True, timeout=600,
+                          check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(out.read_text())
+    for name in report["optimizers"]:
+        (a, sa), (b, sb) = report["sklearn"][name], report["rtune"][name]
+        assert abs(a - b) <= 2 * max(sa, sb, 0.02), (name, a, sa, b, sb)  # within fold noise
+    assert "| optimizer | GridSearchCV + SciKeras" in done.stdout
