@@ -72,7 +72,7 @@ def cross_validate(config: dict[str, Any], data: TabularData, *, folds: int, see
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed + i)
         model = build_model(config, fold.input_shape, fold.num_classes)
-        fit_epochs(model, config, fold, start_epoch=0, end_epoch=epochs)
+        fit_epochs(model, config, fold, start_epoch=0, end_epoch=epochs, validate=False)  # scored once, below
         _, accuracy = model.evaluate(fold.x_val, fold.y_val, verbose=0)
         scores.append(float(accuracy))
     return {

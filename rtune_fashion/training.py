@@ -58,8 +58,10 @@ def fit_epochs(
     start_epoch: int,
     end_epoch: int,
     on_epoch: EpochCallback | None = None,
+    validate: bool = True,
 ) -> list[dict[str, float]]:
-    """Train epochs ``start_epoch + 1 .. end_epoch`` on the train split, validating on the val split.
+    """Train epochs ``start_epoch + 1 .. end_epoch`` on the train split, validating on the val split after
+    each epoch (unless ``validate`` is False: a cross-validation fit is scored once, at its end).
 
     Returns the per-epoch metrics (loss, accuracy, val_loss, val_accuracy, epoch, epoch_time_s).
 
@@ -74,7 +76,7 @@ def fit_epochs(
             batch_size=int(cfg.get(config, "batch_size")),
             epochs=end_epoch,
             initial_epoch=start_epoch,
-            validation_data=(data.x_val, data.y_val),
+            validation_data=(data.x_val, data.y_val) if validate else None,
             callbacks=[hook],
             shuffle=True,
             verbose=0,
