@@ -33,7 +33,7 @@ from rtune_fashion.files import write_atomic
 from rtune_fashion.models import build_model
 from rtune_fashion.tabular import TabularData
 from rtune_fashion.trainable import trial_resources
-from rtune_fashion.training import fit_epochs
+from rtune_fashion.training import evaluate, fit_epochs
 
 DEFAULT_FOLDS = 3
 DEFAULT_EPOCHS = 100
@@ -73,8 +73,8 @@ def cross_validate(config: dict[str, Any], data: TabularData, *, folds: int, see
         keras.utils.set_random_seed(seed + i)
         model = build_model(config, fold.input_shape, fold.num_classes)
         fit_epochs(model, config, fold, start_epoch=0, end_epoch=epochs, validate=False)  # scored once, below
-        _, accuracy = model.evaluate(fold.x_val, fold.y_val, verbose=0)
-        scores.append(float(accuracy))
+        _, accuracy = evaluate(model, fold.x_val, fold.y_val, int(cfg.get(config, "batch_size")))
+        scores.append(accuracy)
     return {
         "val_accuracy": float(np.mean(scores)),
         "val_accuracy_std": float(np.std(scores)),  # population std, as GridSearchCV's std_test_score

@@ -3,6 +3,15 @@
 No Ray here. ``fit_epochs`` calls ``on_epoch(epoch, metrics, model)`` after every epoch; a NaN or
 infinite training loss raises :class:`NonFiniteLossError` at the end of the epoch where it appeared,
 before that epoch is reported or checkpointed.
+
+Every step sees a batch of one shape, so each backend compiles its train step and its test step once:
+a last partial batch would be a second shape, and on XLA (JAX, TensorFlow on GPU) a second compilation
+that cost about as much as the first (measured on an H100, see docs/benchmarks.md). Hence:
+
+* training uses the first ``n - n % batch_size`` examples of the (randomly ordered) train split: at most
+  ``batch_size - 1`` examples left out, the same ones every epoch;
+* validation and test are evaluated in batches of :func:`eval_batch_size`, a divisor of their size, so
+  every example counts and no batch is partial.
 """
 
 from __future__ import annotations
@@ -20,6 +29,30 @@ from rtune_fashion.errors import NonFiniteLossError
 
 EpochCallback = Callable[[int, dict[str, float], keras.Model], None]
 REPORTED = ("loss", "accuracy", "val_loss", "val_accuracy")
+# Evaluation batches: as large as this (fewer steps), and a divisor of the split's size when one is at
+# least EVAL_BATCH_MIN (else the training batch size, accepting one partial batch).
+EVAL_BATCH_MAX = 1024
+EVAL_BATCH_MIN = 32
+
+
+def whole_batches(n: int, batch_size: int) -> int:
+    """How many of ``n`` training examples fill whole batches (all ``n`` when fewer than one batch)."""
+    return n if n < batch_size else n - n % batch_size
+
+
+def eval_batch_size(n: int, batch_size: int) -> int:
+    """A batch size for evaluating ``n`` examples without a partial last batch: the largest divisor of ``n``
+    up to EVAL_BATCH_MAX; ``batch_size`` when ``n`` has no divisor in [EVAL_BATCH_MIN, EVAL_BATCH_MAX]."""
+    if n <= EVAL_BATCH_MAX:
+        return max(n, 1)
+    divisor = next(d for d in range(EVAL_BATCH_MAX, 0, -1) if n % d == 0)
+    return divisor if divisor >= EVAL_BATCH_MIN else batch_size
+
+
+def evaluate(model: keras.Model, x: Any, y: Any, batch_size: int) -> tuple[float, float]:
+    """(loss, accuracy) of ``model`` on ``x, y``, in batches of :func:`eval_batch_size`."""
+    loss, accuracy = model.evaluate(x, y, batch_size=eval_batch_size(len(x), batch_size), verbose=0)
+    return float(loss), float(accuracy)
 
 
 class _EpochHook(keras.callbacks.Callback):
@@ -69,14 +102,17 @@ def fit_epochs(
         NonFiniteLossError: the training loss became NaN or infinite.
     """
     hook = _EpochHook(on_epoch, config)
+    batch_size = int(cfg.get(config, "batch_size"))
+    used = whole_batches(len(data.x_train), batch_size)
     if start_epoch < end_epoch:
         model.fit(
-            data.x_train,
-            data.y_train,
-            batch_size=int(cfg.get(config, "batch_size")),
+            data.x_train[:used],  # views: no copy
+            data.y_train[:used],
+            batch_size=batch_size,
             epochs=end_epoch,
             initial_epoch=start_epoch,
             validation_data=(data.x_val, data.y_val) if validate else None,
+            validation_batch_size=eval_batch_size(len(data.x_val), batch_size),
             callbacks=[hook],
             shuffle=True,
             verbose=0,

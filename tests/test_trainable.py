@@ -14,7 +14,7 @@ from rtune_fashion import config as cfg
 from rtune_fashion.errors import NonFiniteLossError
 from rtune_fashion.models import build_model
 from rtune_fashion.trainable import MODEL_FILE, STATE_FILE, train_trial, trial_seed
-from rtune_fashion.training import fit_epochs
+from rtune_fashion.training import eval_batch_size, fit_epochs, whole_batches
 from tests.conftest import synthetic_data
 
 pytestmark = pytest.mark.slow
@@ -93,3 +93,21 @@ def test_trial_seed_is_the_same_for_equivalent_configs() -> None:
     assert trial_seed(0, raw) == trial_seed(0, cfg.validate(raw))
     assert trial_seed(0, raw) != trial_seed(1, raw)
     assert trial_seed(0, raw) != trial_seed(0, {**raw, "units": 32})
+
+
+def test_whole_batches_leave_out_less_than_one_batch() -> None:
+    assert whole_batches(48000, 256) == 47872 and whole_batches(48000, 128) == 48000
+    assert whole_batches(100, 256) == 100  # fewer than one batch: one (partial) batch, nothing left out
+
+
+def test_evaluation_batches_divide_the_split() -> None:
+    assert eval_batch_size(12000, 256) == 1000 and eval_batch_size(10000, 64) == 1000
+    assert eval_batch_size(500, 256) == 500 and eval_batch_size(0, 256) == 1
+    assert eval_batch_size(2 * 4001, 128) == 128  # 4001 is prime: no divisor in [32, 1024], one partial batch
+
+
+def test_every_training_step_sees_a_whole_batch() -> None:
+    """1000 examples at batch 64: 15 whole batches an epoch; the 40 left over never make a 16th step."""
+    model = build_model(MLP)
+    fit_epochs(model, MLP, synthetic_data(n=1000), start_epoch=0, end_epoch=2)
+    assert int(model.optimizer.iterations) == 2 * 15
