@@ -5,7 +5,9 @@ fraction, as Ray Tune's ``{"gpu": 0.25}``). Ray gives every trial on a GPU the s
 backend must be told not to take the whole card:
 
 * TensorFlow: memory growth (allocate as needed) on every visible GPU, and intra-op threads = cpus;
-* JAX: no preallocation, and ``XLA_PYTHON_CLIENT_MEM_FRACTION`` = the trial's GPU share;
+* JAX: no preallocation, ``XLA_PYTHON_CLIENT_MEM_FRACTION`` = the trial's GPU share, and the persistent
+  compilation cache in ``$RTUNE_CACHE_DIR/jax`` (trials of one architecture differ in values such as the
+  learning rate, which Keras keeps in variables, so later trials reuse the first one's compiled steps);
 * PyTorch: ``torch.cuda.set_per_process_memory_fraction`` = the trial's GPU share, ``set_num_threads``.
 
 Must run in the trial process before the backend's first operation. Settings that a backend refuses
@@ -15,9 +17,14 @@ once initialised (a reused actor's second trial) keep their first, identical, va
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import keras
 
+from rtune_fashion.storage import cache_root
+
+# Compilations shorter than this are not worth a cache entry (reading one takes ~10-100 ms).
+JAX_CACHE_MIN_COMPILE_S = 0.5
 # Leave a little of each share for the CUDA context and fragmentation.
 _GPU_SHARE_HEADROOM = 0.95
 
@@ -49,6 +56,7 @@ def configure(cpus: float, gpus: float) -> dict[str, object]:
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         if fraction is not None:
             os.environ["XLA_PYTHON_CLIENT_MEM_FRACTION"] = str(fraction)
+        applied["compilation_cache"] = enable_jax_compilation_cache()
     elif backend == "torch":
         import torch
 
@@ -56,3 +64,14 @@ def configure(cpus: float, gpus: float) -> dict[str, object]:
         if fraction is not None and torch.cuda.is_available():
             torch.cuda.set_per_process_memory_fraction(fraction)
     return applied
+
+
+def enable_jax_compilation_cache(directory: Path | None = None) -> str:
+    """Turn on JAX's persistent compilation cache (shared by the trials of one machine); return its path."""
+    import jax
+
+    path = directory or cache_root() / "jax"
+    path.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", JAX_CACHE_MIN_COMPILE_S)
+    return str(path)

@@ -45,10 +45,15 @@ def join(base: str, name: str) -> str:
     return f"{base.rstrip('/')}/{name}"
 
 
+def cache_root() -> Path:
+    """rtune's local cache on this machine: ``$RTUNE_CACHE_DIR``, default ``~/.cache/rtune``."""
+    return Path(os.environ.get(CACHE_DIR_VARIABLE, "~/.cache/rtune")).expanduser()
+
+
 def mirror_dir(uri: str) -> Path:
     """The local directory that mirrors an experiment stored at ``uri``."""
     scheme, rest = uri.split("://", 1)
-    cache = Path(os.environ.get(CACHE_DIR_VARIABLE, "~/.cache/rtune")).expanduser()
+    cache = cache_root()
     parts = [part for part in PurePosixPath(rest).parts if part not in ("/", "..", ".")]
     return (cache / scheme / Path(*parts)).resolve()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -15,8 +16,10 @@ PROBE = """
 import json, os
 from rtune_fashion import devices
 applied = devices.configure({cpus}, {gpus})
+import jax
 print(json.dumps({{"applied": applied, "fraction": os.environ.get("XLA_PYTHON_CLIENT_MEM_FRACTION"),
-                  "preallocate": os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE")}}))
+                  "preallocate": os.environ.get("XLA_PYTHON_CLIENT_PREALLOCATE"),
+                  "cache_dir": jax.config.jax_compilation_cache_dir}}))
 """
 
 
@@ -26,17 +29,20 @@ def test_gpu_share_leaves_headroom_and_whole_gpus_are_not_capped() -> None:
     assert gpu_memory_fraction(0) is None and gpu_memory_fraction(1) is None and gpu_memory_fraction(2) is None
 
 
-def _probe(backend: str, cpus: float, gpus: float) -> dict:
+def _probe(backend: str, cpus: float, gpus: float, **env: str) -> dict:
     done = subprocess.run([sys.executable, "-c", PROBE.format(cpus=cpus, gpus=gpus)],
-                          env={**ENV, "KERAS_BACKEND": backend}, capture_output=True, text=True, timeout=120,
+                          env={**ENV, "KERAS_BACKEND": backend, **env}, capture_output=True, text=True, timeout=120,
                           check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_jax_trials_sharing_a_gpu_get_their_share_and_no_preallocation() -> None:
-    probe = _probe("jax", cpus=2, gpus=0.25)
+def test_jax_trials_sharing_a_gpu_get_their_share_no_preallocation_and_a_compilation_cache(tmp_path: Path) -> None:
+    probe = _probe("jax", cpus=2, gpus=0.25, RTUNE_CACHE_DIR=str(tmp_path))
+    cache = probe["applied"].pop("compilation_cache")
     assert probe["applied"] == {"backend": "jax", "threads": 2, "gpu_memory_fraction": 0.2375}
+    assert cache == str(tmp_path / "jax") and Path(cache).is_dir()
+    assert probe["cache_dir"] == cache  # JAX itself was told
     assert probe["fraction"] == "0.2375" and probe["preallocate"] == "false"
 
 
