@@ -26,6 +26,7 @@ from typing import Any
 
 import ray
 from ray import tune
+from ray.tune.search import BasicVariantGenerator
 
 from rtune_fashion import storage
 from rtune_fashion.data import Dataset, load_fashion_mnist
@@ -204,9 +205,10 @@ def _retrain(config: dict[str, Any], data: Dataset, epochs: int, seed: int, cpus
     """Train ``config`` from scratch for ``epochs``, then evaluate it once on val and test."""
     import keras
 
+    from rtune_fashion import config as cfg
     from rtune_fashion import devices
     from rtune_fashion.models import build_model
-    from rtune_fashion.training import fit_epochs
+    from rtune_fashion.training import evaluate, fit_epochs
 
     devices.configure(cpus, gpus)
     keras.backend.clear_session()
@@ -215,8 +217,9 @@ def _retrain(config: dict[str, Any], data: Dataset, epochs: int, seed: int, cpus
     started = time.perf_counter()
     history = fit_epochs(model, config, data, start_epoch=0, end_epoch=epochs)
     train_time = time.perf_counter() - started
-    _, val_accuracy = model.evaluate(data.x_val, data.y_val, verbose=0)
-    _, test_accuracy = model.evaluate(data.x_test, data.y_test, verbose=0)  # the one look at the test set
+    batch_size = int(cfg.get(config, "batch_size"))
+    _, val_accuracy = evaluate(model, data.x_val, data.y_val, batch_size)
+    _, test_accuracy = evaluate(model, data.x_test, data.y_test, batch_size)  # the one look at the test set
     with tempfile.TemporaryDirectory() as directory:
         model.save(Path(directory) / BEST_MODEL_FILE)
         model_bytes = (Path(directory) / BEST_MODEL_FILE).read_bytes()
@@ -239,9 +242,8 @@ def prepare(settings: ExperimentSettings) -> tuple[SearchSpace, SearchPlan]:
     settings.check()
     space = get_space(settings.space)
     validate_search_space(space)
-    plan = make_search(
-        settings.searcher, settings.scheduler, space, max_epochs=settings.max_epochs, seed=settings.seed
-    )
+    plan = make_search(settings.searcher, settings.scheduler, space, max_epochs=settings.max_epochs,
+                       seed=settings.seed, max_concurrent=settings.max_concurrent)  # fmt: skip
     return space, plan
 
 
@@ -348,6 +350,8 @@ def _make_tuner(
     )
     if settings.resume:
         return tune.Tuner.restore(settings.experiment_uri, trainable, resume_unfinished=True)
+    # The random and grid generators take the limit themselves (make_search); Tune ignores it for them.
+    concurrency = None if isinstance(plan.search_alg, BasicVariantGenerator) else settings.max_concurrent
     return tune.Tuner(
         trainable,
         param_space=space.params,
@@ -357,7 +361,7 @@ def _make_tuner(
             search_alg=plan.search_alg,
             scheduler=plan.scheduler,
             num_samples=settings.num_samples,
-            max_concurrent_trials=settings.max_concurrent,
+            max_concurrent_trials=concurrency,
             reuse_actors=True,
             trial_dirname_creator=_trial_dirname,
         ),

@@ -80,8 +80,13 @@ def make_search(
     max_epochs: int,
     seed: int,
     grace_period: int = 1,
+    max_concurrent: int | None = None,
 ) -> SearchPlan:
-    """The (searcher, scheduler) pair for the names, seeded, with budgets in epochs."""
+    """The (searcher, scheduler) pair for the names, seeded, with budgets in epochs.
+
+    ``max_concurrent`` limits the random and grid generators here; Tune applies the limit to the other
+    searchers itself (``TuneConfig.max_concurrent_trials``) but ignores it for these.
+    """
     scheduler = check_names(searcher, scheduler, space)
     points = [dict(p) for p in space.points_to_evaluate] or None
     if searcher == "hyperopt":
@@ -99,7 +104,8 @@ def make_search(
 
         search_alg = TuneBOHB(points_to_evaluate=points, seed=seed)
     else:  # random and grid: Tune's own generator (grid points are expanded, other domains sampled)
-        search_alg = BasicVariantGenerator(points_to_evaluate=points, random_state=seed)
+        search_alg = BasicVariantGenerator(points_to_evaluate=points, random_state=seed,
+                                           max_concurrent=max_concurrent or 0)  # fmt: skip
 
     if scheduler == "bohb":
         trial_scheduler: TrialScheduler = HyperBandForBOHB(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -17,6 +18,7 @@ import pytest
 
 from rtune_fashion.errors import ExperimentError
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
+from rtune_fashion.results import load_experiment
 from tests.helpers import ENV, ROOT, assert_continued_from_checkpoint, reported_epochs, sequential_run_args
 
 pytestmark = pytest.mark.slow
@@ -85,13 +87,19 @@ def test_smoke_experiment_under_the_jax_backend(tmp_path: Path) -> None:
     assert summary["versions"]["backend"] == "jax"
 
 
-def test_grid_searcher_runs_every_point(tmp_path: Path) -> None:
+def test_grid_searcher_runs_every_point_one_at_a_time_when_asked(tmp_path: Path) -> None:
+    """--max-concurrent 1 with 1 CPU per trial on a 2-CPU machine: Tune alone would ignore the limit for the
+    grid generator and run two at once."""
     settings = ExperimentSettings(space="mlp_grid", searcher="grid", num_samples=1, max_epochs=1, storage=str(tmp_path),
-                                  train_size=300, val_size=200, test_size=100, retrain=False)  # fmt: skip
+                                  train_size=300, val_size=200, test_size=100, retrain=False,
+                                  max_concurrent=1)  # fmt: skip
     summary = run_experiment(settings, echo=lambda _: None)
     assert summary["trials"]["total"] == 12 and summary["trials"]["errored"] == 0
     trials = pd.read_csv(settings.experiment_dir / "trials.csv")
     assert len(set(zip(trials["config/optimizer"], trials["config/learning_rate"], strict=True))) == 12
+    epochs = sorted((row["reported_at"] - row["epoch_time_s"], row["reported_at"])
+                    for trial in load_experiment(settings.experiment_dir).trials for row in trial.history)  # fmt: skip
+    assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(epochs)), epochs  # no overlap
 
 
 def test_more_gpus_than_any_node_is_refused_at_once(tmp_path: Path) -> None:
