@@ -72,8 +72,8 @@ class AnytimeCurve:
 def anytime_curve(record: ExperimentRecord) -> AnytimeCurve:
     start = record.start_time() or 0.0
     events = sorted(
-        (float(row.get("timestamp", 0)), float(row.get("time_total_s", 0)), trial.state in FAILED_STATES,
-         float(row.get(METRIC, math.nan)))
+        (float(row.get("reported_at", row.get("timestamp", 0))), float(row.get("time_total_s", 0)),
+         trial.state in FAILED_STATES, float(row.get(METRIC, math.nan)))
         for trial in record.trials for row in trial.history
     )  # fmt: skip
     curve, best = AnytimeCurve(), -math.inf

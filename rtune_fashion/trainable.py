@@ -4,7 +4,8 @@ Contract of :func:`train_trial`:
 
 * the dataset arrives through Ray's object store (``tune.with_parameters``), never read from disk;
 * every epoch reports loss, accuracy, val_loss, val_accuracy, best_val_accuracy (running max), epoch,
-  epoch_time_s and node_id (the Ray node that trained it), with a checkpoint (the ``.keras`` file:
+  epoch_time_s, reported_at (``time.time()`` at the report; Tune's own timestamp has whole seconds) and
+  node_id (the Ray node that trained it), with a checkpoint (the ``.keras`` file:
   weights and optimizer state; the epoch and the running best) attached;
 * a trial that has a checkpoint (paused by BOHB, retried after a failure, resumed experiment)
   continues after the checkpoint's epoch instead of starting again;
@@ -19,6 +20,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 import zlib
 from pathlib import Path
 from typing import Any
@@ -87,7 +89,7 @@ def train_trial(config: dict[str, Any], *, data: Dataset, max_epochs: int, seed:
         state.update(epoch=epoch, best_val_accuracy=best)
         with tempfile.TemporaryDirectory() as directory:
             _save_checkpoint(Path(directory), model, state)
-            tune.report({**metrics, "best_val_accuracy": best, "node_id": node_id},
+            tune.report({**metrics, "best_val_accuracy": best, "node_id": node_id, "reported_at": time.time()},
                         checkpoint=tune.Checkpoint.from_directory(directory))  # fmt: skip
 
     fit_epochs(model, config, data, start_epoch=int(state["epoch"]), end_epoch=max_epochs, on_epoch=report)
