@@ -30,6 +30,24 @@ def write_atomic(path: Path, data: str | bytes) -> None:
             os.unlink(tmp)
 
 
+
+def replace_section(doc: Path, key: str, title: str, body: str, *, new_file: str) -> None:
+    """Write ``## title`` + ``body`` as the section ``key`` of a markdown document, keeping everything else.
+
+    A section lives between ``<!-- generated:key -->`` and ``<!-- /generated:key -->``: it is replaced in place
+    when present, else appended; a missing document starts as ``new_file``. Written atomically.
+    """
+    start, end = f"<!-- generated:{key} -->", f"<!-- /generated:{key} -->"
+    block = f"{start}\n## {title}\n\n{body}\n{end}"
+    text = doc.read_text() if doc.exists() else new_file
+    if start in text and end in text:
+        text = text[: text.index(start)] + block + text[text.index(end) + len(end) :]
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    doc.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(doc, text)
+
+
 def download_verified(url: str, final: Path, verify: Callable[[Path], None], fix: str) -> Path:
     """Download ``url`` into a temporary file beside ``final``; ``verify(tmp)`` it, then rename it to ``final``.
 

@@ -1,0 +1,86 @@
+"""scripts/benchmark.py runs and writes its JSON and its tables (no timing is asserted: numbers belong to
+docs/benchmarks.md, not to tests)."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from rtune_fashion.files import replace_section
+from tests.helpers import ENV
+
+ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = ROOT / "scripts" / "benchmark.py"
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("benchmark_script", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.slow
+def test_quick_mode_runs_and_writes_json_and_its_sections_of_the_doc(tmp_path: Path) -> None:
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("# Benchmarks\n\n<!-- generated:gpu -->\n## GPU\n\nkept as it was\n<!-- /generated:gpu -->\n")
+    out = tmp_path / "bench.json"
+    done = subprocess.run(
+        [sys.executable, str(SCRIPT), "--mode", "quick", "--sections", "time_to_target", "data_path",
+         "--repeats", "1", "--train-size", "300", "--val-size", "200", "--trials", "2", "--epochs", "2",
+         "--targets", "0.0", "0.999", "--json", str(out), "--doc", str(doc)],
+        cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(out.read_text())
+    runs = result["sections"]["time_to_target"]["runs"]
+    assert {r["method"] for r in runs} == {"sequential hyperopt (Hyperas' way)", "rtune hyperopt + ASHA", "rtune BOHB"}
+    sequential = next(r for r in runs if r["method"].startswith("sequential"))
+    assert sequential["epochs"] == 4  # 2 trials x 2 epochs, each trained to the end
+    for run in runs:
+        first_epoch = run["seconds_to_target"]["0.0"]  # any accuracy: the first epoch reported
+        assert first_epoch is not None and 0 < first_epoch <= run["wall_s"]
+        assert run["seconds_to_target"]["0.999"] is None  # not reached on 300 images in two epochs
+    data_runs = result["sections"]["data_path"]["runs"]
+    assert len(data_runs) == 3 * 3 and all(r["seconds"] > 0 for r in data_runs)  # 3 methods x 3 repeats
+
+    text = doc.read_text()
+    assert "kept as it was" in text  # the other section survives
+    for section in ("time_to_target", "data_path"):
+        assert text.count(f"<!-- generated:{section} -->") == 1 and f"<!-- /generated:{section} -->" in text
+    assert "| rtune hyperopt + ASHA |" in text and ">= 0.999 (reached / runs)" in text and "not reached (0/1)" in text
+    assert "| object store (rtune trials) |" in text and "Command: `python scripts/benchmark.py --mode quick" in text
+
+
+def test_a_section_is_replaced_in_place_and_a_new_one_appended(tmp_path: Path) -> None:
+    doc = tmp_path / "b.md"
+    replace_section(doc, "overhead", "Framework overhead", "first", new_file="# Benchmarks\n")
+    replace_section(doc, "data_path", "Data path", "data", new_file="unused")
+    replace_section(doc, "overhead", "Framework overhead", "second", new_file="unused")
+    text = doc.read_text()
+    assert text.startswith("# Benchmarks\n") and "unused" not in text
+    assert "first" not in text and text.count("second") == 1 and "data" in text
+    assert text.index("<!-- generated:overhead -->") < text.index("<!-- generated:data_path -->")  # order kept
+
+
+def test_bad_values_are_refused_with_the_flag_named() -> None:
+    done = subprocess.run([sys.executable, str(SCRIPT), "--repeats", "0"], env=ENV, capture_output=True, text=True,
+                          timeout=300, check=False)  # fmt: skip
+    assert done.returncode == 2 and "--repeats must be a positive integer, got 0" in done.stderr
+
+
+def test_epoch_timing_counts_only_epochs_while_all_trials_ran() -> None:
+    bench = _load_script()
+    # two trials, 1 epoch/s each; the second starts half a second later and its first epoch is slow (compiling)
+    a = [{"epoch_time_s": t, "reported_at": at} for t, at in ((5.0, 10.0), (1.0, 11.0), (1.0, 12.0), (1.0, 13.0))]
+    b = [{"epoch_time_s": t, "reported_at": at} for t, at in ((6.0, 10.5), (1.0, 11.5), (1.0, 12.5), (1.0, 13.5))]
+    timing = bench.epoch_timing([a, b])
+    assert timing["first_epoch_s"] == 5.5 and timing["steady_epoch_s"] == 1.0 and timing["epochs"] == 8
+    assert timing["steady_epochs_per_s"] == pytest.approx(5 / 2.5)  # epochs ending in (10.5, 13.0]: both at 1/s
+    assert timing["overall_epochs_per_s"] == pytest.approx(8 / (13.5 - 4.5))
