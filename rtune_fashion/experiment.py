@@ -15,7 +15,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import math
 import os
 import tempfile
 import time
@@ -201,36 +200,19 @@ def _trial_dirname(trial: Any) -> str:
 # Retraining the best config (on a Ray worker, with the trial's resources)
 
 
-def _retrain(config: dict[str, Any], data: Dataset, epochs: int, seed: int, cpus: float, gpus: float) -> dict:
-    """Train ``config`` from scratch for ``epochs``, then evaluate it once on val and test."""
-    import keras
-
-    from rtune_fashion import config as cfg
+def _retrain(config: dict[str, Any], data: Dataset, epochs: int, seed: int, cpus: float, gpus: float,
+             schedule_epochs: int) -> dict:  # fmt: skip
+    """Train ``config`` from scratch for ``epochs`` (a learning-rate schedule spans ``schedule_epochs``, as in
+    the search), then evaluate it once on val and test; the metrics and the saved model's bytes."""
     from rtune_fashion import devices
-    from rtune_fashion.models import build_model
-    from rtune_fashion.training import evaluate, fit_epochs
+    from rtune_fashion.retrain import train_and_test
 
     devices.configure(cpus, gpus)
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    model = build_model(config, data.input_shape, data.num_classes)
-    started = time.perf_counter()
-    history = fit_epochs(model, config, data, start_epoch=0, end_epoch=epochs)
-    train_time = time.perf_counter() - started
-    batch_size = int(cfg.get(config, "batch_size"))
-    _, val_accuracy = evaluate(model, data.x_val, data.y_val, batch_size)
-    _, test_accuracy = evaluate(model, data.x_test, data.y_test, batch_size)  # the one look at the test set
+    model, outcome = train_and_test(config, data, epochs=epochs, seed=seed, schedule_epochs=schedule_epochs)
     with tempfile.TemporaryDirectory() as directory:
         model.save(Path(directory) / BEST_MODEL_FILE)
-        model_bytes = (Path(directory) / BEST_MODEL_FILE).read_bytes()
-    return {
-        "epochs": epochs,
-        "train_accuracy": history[-1]["accuracy"] if history else math.nan,
-        "val_accuracy": float(val_accuracy),
-        "test_accuracy": float(test_accuracy),
-        "train_time_s": train_time,
-        "model_bytes": model_bytes,
-    }
+        outcome["model_bytes"] = (Path(directory) / BEST_MODEL_FILE).read_bytes()
+    return outcome
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -387,7 +369,8 @@ def _retrain_best(settings: ExperimentSettings, best: dict[str, Any], data: Data
         cpus = max(cpus, _largest_node("CPU"))
     retrain = ray.remote(_retrain).options(num_cpus=cpus, num_gpus=settings.gpus_per_trial)
     seed = trial_seed(settings.seed, best["raw_config"])  # the winning trial's own seed
-    outcome = ray.get(retrain.remote(best["raw_config"], data, best["epochs"], seed, cpus, settings.gpus_per_trial))
+    outcome = ray.get(retrain.remote(best["raw_config"], data, best["epochs"], seed, cpus, settings.gpus_per_trial,
+                                     settings.max_epochs))  # fmt: skip
     write_atomic(settings.experiment_dir / BEST_MODEL_FILE, outcome.pop("model_bytes"))
     return outcome
 

@@ -36,8 +36,8 @@ import keras  # noqa: E402
 
 from rtune_fashion.data import Dataset, load_fashion_mnist  # noqa: E402
 from rtune_fashion.files import replace_section  # noqa: E402
-from rtune_fashion.models import build_model, preset  # noqa: E402
-from rtune_fashion.training import evaluate, fit_epochs  # noqa: E402
+from rtune_fashion.models import preset  # noqa: E402
+from rtune_fashion.retrain import train_and_test  # noqa: E402
 
 DOC = Path(__file__).resolve().parent.parent / "docs" / "results.md"
 
@@ -66,17 +66,10 @@ ARTICLE_RESULTS: dict[str, ArticleResult] = {
 
 def train_preset(name: str, data: Dataset, epochs: int, seed: int) -> dict[str, Any]:
     """Train one preset from scratch; its last-epoch train accuracy, final val and test accuracy, and time."""
-    config = preset(name)
-    keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    model = build_model(config, data.input_shape, data.num_classes)
-    started = time.perf_counter()
-    history = fit_epochs(model, config, data, start_epoch=0, end_epoch=epochs)
-    seconds = time.perf_counter() - started
-    _, test = evaluate(model, data.x_test, data.y_test, int(config.get("batch_size", 32)))
-    return {"preset": name, "seed": seed, "epochs": epochs, "train": history[-1]["accuracy"],
-            "val": history[-1]["val_accuracy"], "best_val": max(h["val_accuracy"] for h in history),
-            "test": test, "seconds": seconds}  # fmt: skip
+    _, metrics = train_and_test(preset(name), data, epochs=epochs, seed=seed)
+    return {"preset": name, "seed": seed, "epochs": epochs, "train": metrics["train_accuracy"],
+            "val": metrics["val_accuracy"], "best_val": metrics["best_val_accuracy"],
+            "test": metrics["test_accuracy"], "seconds": metrics["train_time_s"]}  # fmt: skip
 
 
 def _cell(values: list[float]) -> str:
