@@ -27,6 +27,7 @@ from rtune_fashion.errors import ModelConfigError
 
 MODELS = ("mlp", "cnn")
 OPTIMIZERS = ("adam", "sgd", "rmsprop", "nadam", "adagrad", "adadelta", "adamax")
+LR_SCHEDULES = ("constant", "cosine")
 ACTIVATIONS = (
     "relu", "sigmoid", "tanh", "elu", "selu", "gelu", "swish", "softplus", "softsign", "hard_sigmoid",
     "linear", "leaky_relu", "softmax",
@@ -77,6 +78,11 @@ _COMMON = (
     Param("l2", float, 0.0, low=0.0, high=1.0, doc="L2 weight penalty on dense and conv kernels"),
     Param("epochs", int, None, low=1, high=100_000, optional=True,
           doc="epochs of each fold's fit in a cross-validation trial (other trials: --max-epochs)"),
+    Param("lr_schedule", str, "constant", choices=LR_SCHEDULES,
+          doc="constant, or cosine: decays per epoch from learning_rate to 0 over the trial's maximum epochs"),
+    Param("augment_flip", bool, False, doc="random horizontal flips while training (image inputs)"),
+    Param("augment_translate", float, 0.0, low=0.0, high=0.5,
+          doc="random shifts up to this fraction of height and width while training (image inputs); 0 = off"),
 )  # fmt: skip
 
 _MLP = (
@@ -103,9 +109,6 @@ _CNN = (
     Param("dense_units", int, 256, models=("cnn",), low=1, high=65536, index="dense"),
     Param("dense_dropout", float, 0.0, models=("cnn",), low=0.0, high=1.0, high_open=True, index="dense"),
     Param("dense_batch_norm", bool, False, models=("cnn",), index="dense"),
-    Param("augment_flip", bool, False, models=("cnn",), doc="random horizontal flips while training"),
-    Param("augment_translate", float, 0.0, models=("cnn",), low=0.0, high=0.5,
-          doc="random shifts up to this fraction of height and width while training; 0 = off"),
 )  # fmt: skip
 
 PARAMS: dict[str, Param] = {p.name: p for p in (*_COMMON, *_MLP, *_CNN)}

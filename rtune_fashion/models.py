@@ -98,6 +98,25 @@ def cnn_feature_maps(config: Mapping[str, Any], input_shape: tuple[int, ...] = F
 # Builders
 
 
+def _augmented(x: Any, config: Mapping[str, Any]) -> Any:
+    """The input, randomly flipped and shifted while training when the config asks (identity at inference).
+
+    Raises:
+        ModelConfigError: augmentation asked for an input that is not an image (height, width, channels).
+    """
+    flip, shift = cfg.get(config, "augment_flip"), cfg.get(config, "augment_translate")
+    if (flip or shift > 0) and len(x.shape) != 4:
+        raise ModelConfigError(
+            f"augment_flip / augment_translate need image inputs (height, width, channels); this input has shape "
+            f"{tuple(x.shape[1:])}. Fix: leave both off for tabular data."
+        )
+    if flip:
+        x = keras.layers.RandomFlip("horizontal", name="augment_flip")(x)
+    if shift > 0:
+        x = keras.layers.RandomTranslation(shift, shift, fill_mode="constant", name="augment_translate")(x)
+    return x
+
+
 def _output(x: Any, num_classes: int) -> Any:
     """Two classes: one sigmoid unit (binary cross-entropy); more: a softmax over the classes."""
     if num_classes == 2:
@@ -149,14 +168,14 @@ def build_mlp(
     input_shape: tuple[int, ...] = FASHION_INPUT_SHAPE,
     num_classes: int = FASHION_CLASSES,
 ) -> keras.Model:
-    """Dense network: ``num_layers`` x (Dense [BatchNorm] activation [Dropout]), then softmax (or one sigmoid
-    unit with binary cross-entropy for two classes)."""
+    """Dense network: [augmentation] ``num_layers`` x (Dense [BatchNorm] activation [Dropout]), then softmax (or
+    one sigmoid unit with binary cross-entropy for two classes)."""
     config = cfg.validate(config)
     if config["model"] != "mlp":
         raise ModelConfigError(f"build_mlp got a config with model={config['model']!r}; use build_model.")
     max_norm = cfg.get(config, "max_norm")
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = keras.layers.Flatten(name="flatten")(inputs)
+    x = keras.layers.Flatten(name="flatten")(_augmented(inputs, config))
     for i in range(1, int(cfg.get(config, "num_layers")) + 1):
         x = _dense_layer(
             x, config, f"dense{i}",
@@ -186,12 +205,7 @@ def build_cnn(
         raise ModelConfigError(f"build_cnn got a config with model={config['model']!r}; use build_model.")
     cnn_feature_maps(config, input_shape)
     inputs = keras.Input(shape=tuple(input_shape), name="image")
-    x = inputs
-    if cfg.get(config, "augment_flip"):
-        x = keras.layers.RandomFlip("horizontal", name="augment_flip")(x)
-    if cfg.get(config, "augment_translate") > 0:
-        shift = cfg.get(config, "augment_translate")
-        x = keras.layers.RandomTranslation(shift, shift, fill_mode="constant", name="augment_translate")(x)
+    x = _augmented(inputs, config)
     for block in range(1, int(cfg.get(config, "num_blocks")) + 1):
         activation = cfg.get(config, "activation", block)
         batch_norm = cfg.get(config, "batch_norm", block)

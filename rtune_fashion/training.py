@@ -83,6 +83,20 @@ class _EpochHook(keras.callbacks.Callback):
             self._on_epoch(epoch + 1, metrics, self.model)
 
 
+class _CosineSchedule(keras.callbacks.Callback):
+    """Epoch e (from 0) trains at ``base * (1 + cos(pi * e / horizon)) / 2``: the base rate first, near 0 last."""
+
+    def __init__(self, base: float, horizon: int) -> None:
+        super().__init__()
+        self._base, self._horizon = base, max(1, horizon)
+
+    def rate(self, epoch: int) -> float:
+        return self._base * 0.5 * (1 + math.cos(math.pi * min(epoch, self._horizon) / self._horizon))
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.model.optimizer.learning_rate.assign(self.rate(epoch))
+
+
 def fit_epochs(
     model: keras.Model,
     config: dict[str, Any],
@@ -92,15 +106,25 @@ def fit_epochs(
     end_epoch: int,
     on_epoch: EpochCallback | None = None,
     validate: bool = True,
+    schedule_epochs: int | None = None,
 ) -> list[dict[str, float]]:
     """Train epochs ``start_epoch + 1 .. end_epoch`` on the train split, validating on the val split after
     each epoch (unless ``validate`` is False: a cross-validation fit is scored once, at its end).
+
+    ``lr_schedule: cosine`` decays the learning rate per epoch over ``schedule_epochs`` (default
+    ``end_epoch``): a trial and the retraining of its config pass the experiment's maximum epochs, so a
+    trial stopped early and its retraining follow the same rates. The rate depends only on the epoch, so a
+    run resumed from a checkpoint continues the schedule.
 
     Returns the per-epoch metrics (loss, accuracy, val_loss, val_accuracy, epoch, epoch_time_s).
 
     Raises:
         NonFiniteLossError: the training loss became NaN or infinite.
     """
+    callbacks: list[keras.callbacks.Callback] = []
+    if cfg.get(config, "lr_schedule") == "cosine":
+        # The config's rate, not the optimizer's: a model restored from a checkpoint holds a decayed one.
+        callbacks.append(_CosineSchedule(cfg.learning_rate(config), schedule_epochs or end_epoch))
     hook = _EpochHook(on_epoch, config)
     batch_size = int(cfg.get(config, "batch_size"))
     used = whole_batches(len(data.x_train), batch_size)
@@ -113,7 +137,7 @@ def fit_epochs(
             initial_epoch=start_epoch,
             validation_data=(data.x_val, data.y_val) if validate else None,
             validation_batch_size=eval_batch_size(len(data.x_val), batch_size),
-            callbacks=[hook],
+            callbacks=[*callbacks, hook],
             shuffle=True,
             verbose=0,
         )

@@ -161,3 +161,13 @@ def test_effective_config_is_readable() -> None:
     assert per_layer["units_1"] == per_layer["units_2"] == 64 and "units" not in per_layer
     assert per_layer["activation_1"] == per_layer["activation_2"] == "relu" and "units_3" not in per_layer
     assert build_model(per_layer).count_params() == build_model(config).count_params()
+
+
+def test_mlp_augments_images_and_refuses_to_augment_tables() -> None:
+    model = build_model({"model": "mlp", "num_layers": 1, "units": 8, "augment_flip": True, "augment_translate": 0.1})
+    names = [layer.name for layer in model.layers]
+    assert names[1:3] == ["augment_flip", "augment_translate"] and names[3] == "flatten"
+    x = np.random.default_rng(0).random((2, 28, 28, 1), dtype=np.float32)
+    np.testing.assert_allclose(model.predict(x, verbose=0), model(x, training=False))  # identity at inference
+    with pytest.raises(ModelConfigError, match=r"need image inputs .* shape \(8,\)\. Fix: leave both off"):
+        build_model({"model": "mlp", "num_layers": 1, "augment_translate": 0.1}, input_shape=(8,), num_classes=2)

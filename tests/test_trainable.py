@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import keras
 import numpy as np
 import pytest
 from ray import tune
@@ -111,3 +112,18 @@ def test_every_training_step_sees_a_whole_batch() -> None:
     model = build_model(MLP)
     fit_epochs(model, MLP, synthetic_data(n=1000), start_epoch=0, end_epoch=2)
     assert int(model.optimizer.iterations) == 2 * 15
+
+
+def test_cosine_schedule_decays_per_epoch_over_the_given_horizon_and_resumes_on_it() -> None:
+    config = {**MLP, "learning_rate": 0.01, "lr_schedule": "cosine"}
+    data = synthetic_data(n=128)
+    model = build_model(config)
+    fit_epochs(model, config, data, start_epoch=0, end_epoch=2, schedule_epochs=4)
+    last_rate = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    assert last_rate == pytest.approx(0.01 * 0.5 * (1 + np.cos(np.pi * 1 / 4)))  # epoch 2 ran at index 1's rate
+    fit_epochs(model, config, data, start_epoch=2, end_epoch=4, schedule_epochs=4)  # resumed, same horizon
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == pytest.approx(
+        0.01 * 0.5 * (1 + np.cos(np.pi * 3 / 4)))  # fmt: skip
+    constant = build_model(MLP)
+    fit_epochs(constant, MLP, data, start_epoch=0, end_epoch=2)
+    assert float(keras.ops.convert_to_numpy(constant.optimizer.learning_rate)) == pytest.approx(1e-3)  # adam default
