@@ -316,13 +316,41 @@ CNN_WIDE = SearchSpace(
         "batch_size": tune.choice([64, 128, 256]),
         "augment_flip": tune.choice([True, False]),
         "augment_translate": tune.choice([0.0, 0.05, 0.1]),
+        "lr_schedule": tune.choice(["constant", "cosine"]),
     },
     # Warm start: article D's best CNN (32-32-64-64, batch norm, dropout, dense 256) in this space's terms,
     # so a small budget starts from a known-good point instead of only random ones.
     points_to_evaluate=[
         {"num_blocks": 2, "convs_per_block": 2, "filters": 32, "kernel_size": 3, "batch_norm": True,
          "dropout": 0.25, "num_dense": 1, "dense_units": 256, "dense_dropout": 0.5, "optimizer": "adam",
-         "learning_rate": 1e-3, "batch_size": 128, "augment_flip": False, "augment_translate": 0.0},
+         "learning_rate": 1e-3, "batch_size": 128, "augment_flip": False, "augment_translate": 0.0,
+         "lr_schedule": "constant"},
+    ],  # fmt: skip
+)
+
+MLP_WIDE = SearchSpace(
+    name="mlp_wide",
+    source="rtune_fashion's own MLP space (issue 8: beat article A's 0.8871)",
+    description="2-3 dense layers of 256-1024 units with batch norm or not and dropout; adam/nadam at a "
+    "log-uniform learning rate, constant or cosine schedule; batch size; shift and flip augmentation",
+    params={
+        "model": "mlp",
+        "num_layers": tune.randint(2, 4),
+        "units": tune.choice([256, 512, 1024]),
+        "batch_norm": tune.choice([True, False]),
+        "dropout": tune.uniform(0.0, 0.6),
+        "optimizer": tune.choice(["adam", "nadam"]),
+        "learning_rate": tune.loguniform(1e-4, 3e-3),
+        "lr_schedule": tune.choice(["constant", "cosine"]),
+        "batch_size": tune.choice([128, 256, 512]),
+        "augment_flip": tune.choice([True, False]),
+        "augment_translate": tune.choice([0.0, 0.05, 0.1]),
+    },
+    # Warm start: article A's best MLP in this space's terms (one width and dropout for all layers).
+    points_to_evaluate=[
+        {"num_layers": 3, "units": 1024, "batch_norm": False, "dropout": 0.4, "optimizer": "adam",
+         "learning_rate": 1e-3, "lr_schedule": "constant", "batch_size": 256, "augment_flip": False,
+         "augment_translate": 0.0},
     ],  # fmt: skip
 )
 
@@ -373,7 +401,8 @@ PIMA_GRIDS = (
 )  # fmt: skip
 
 SPACES: dict[str, SearchSpace] = {
-    s.name: s for s in (MLP_HYPERAS, CNN_HYPERAS, MLP_KERASTUNER, CNN_KERASTUNER, CNN_WIDE, MLP_GRID, *PIMA_GRIDS)
+    s.name: s for s in (MLP_HYPERAS, CNN_HYPERAS, MLP_KERASTUNER, CNN_KERASTUNER, CNN_WIDE, MLP_WIDE, MLP_GRID,
+                         *PIMA_GRIDS)
 }
 
 
