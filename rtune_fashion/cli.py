@@ -18,6 +18,7 @@ import json
 import math
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from rtune_fashion import quiet
@@ -241,7 +242,7 @@ def _run_cv(args: argparse.Namespace, spaces: list[str]) -> int:
 
 def _describe(args: argparse.Namespace) -> int:
     from rtune_fashion import config as cfg
-    from rtune_fashion.models import PRESETS, describe, format_table, preset
+    from rtune_fashion.models import describe, format_table
     from rtune_fashion.spaces import SPACES
 
     if args.keys:
@@ -254,16 +255,55 @@ def _describe(args: argparse.Namespace) -> int:
         for space in SPACES.values():
             print(f"{space.name:16} {space.source}\n{'':16} {space.description}")
         return 0
+    config = _chosen_config(args, "--keys or --spaces")
+    print(format_table(describe(config)))
+    return 0
+
+
+def _chosen_config(args: argparse.Namespace, alternatives: str = "") -> dict[str, Any]:
+    """The config named by a preset argument or given by ``--config JSON``.
+
+    Raises:
+        RtuneError: neither given, or the JSON is invalid (an unknown preset raises ModelConfigError).
+    """
+    from rtune_fashion.models import PRESETS, preset
+
     if args.config is not None:
         try:
-            config = json.loads(args.config)
+            return json.loads(args.config)
         except json.JSONDecodeError as error:
-            return _fail(f"--config is not valid JSON ({error}). Example: --config '{{\"model\": \"mlp\"}}'")
-    elif args.preset is not None:
-        config = preset(args.preset)
-    else:
-        return _fail(f"give a preset ({', '.join(PRESETS)}), --config JSON, --keys or --spaces")
-    print(format_table(describe(config)))
+            example = """--config '{"model": "mlp"}'"""
+            raise RtuneError(f"--config is not valid JSON ({error}). Example: {example}") from None
+    if args.preset is not None:
+        return preset(args.preset)
+    others = f", {alternatives}" if alternatives else ""
+    raise RtuneError(f"give a preset ({', '.join(PRESETS)}) or --config JSON{others}")
+
+
+def _train(args: argparse.Namespace) -> int:
+    from rtune_fashion import config as cfg
+    from rtune_fashion.data import load_fashion_mnist
+    from rtune_fashion.retrain import config_epochs, mean_and_std, train_and_test
+
+    config = cfg.validate(_chosen_config(args))
+    epochs = config_epochs(config, args.epochs)
+    sizes = {"train": args.train_size, "val": args.val_size, "test": args.test_size}
+    data = load_fashion_mnist(args.data_dir, subset={k: v for k, v in sizes.items() if v is not None} or None)
+    print(f"Training {args.preset or 'the config'} for {epochs} epochs on {len(data.y_train)} images, "
+          f"seeds {', '.join(map(str, args.seeds))}; validation {len(data.y_val)}, test {len(data.y_test)}.")
+    results = []
+    for seed in args.seeds:
+        model, metrics = train_and_test(config, data, epochs=epochs, seed=seed)
+        results.append(metrics)
+        print(f"seed {seed}: train {metrics['train_accuracy']:.4f}  val {metrics['val_accuracy']:.4f}  "
+              f"test {metrics['test_accuracy']:.4f}  ({metrics['train_time_s']:.0f} s)", flush=True)
+        if args.save:
+            path = Path(args.save.format(seed=seed))
+            path.parent.mkdir(parents=True, exist_ok=True)
+            model.save(path)
+    for key in ("val_accuracy", "test_accuracy"):
+        mean, std = mean_and_std([r[key] for r in results])
+        print(f"{key.split('_')[0]}: {mean:.4f} ± {std:.4f} over {len(results)} seed(s)")
     return 0
 
 
@@ -310,6 +350,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     compare.add_argument("--targets", type=accuracy_targets, default=None,
                          help="val accuracies to time, e.g. 0.85,0.88,0.9 (default: four steps up to the best)")
     compare.add_argument("--output-dir", default=".", help="where compare.md and compare.png go")
+    train = commands.add_parser("train", help="train a preset (or --config) on the train split, test it once")
+    train.add_argument("preset", nargs="?", help="see: rtune describe --spaces, and the presets in README")
+    train.add_argument("--config", help="a config as JSON")
+    train.add_argument("--epochs", type=positive_int, help="default: the config's epochs, else 10")
+    train.add_argument("--seeds", type=int, nargs="+", default=[0], help="one training per seed (mean ± std)")
+    train.add_argument("--data-dir")
+    for split in ("train", "val", "test"):
+        train.add_argument(f"--{split}-size", type=positive_int, help=f"stratified subset of the {split} split")
+    train.add_argument("--save", help="save each model: a path, {seed} is replaced, e.g. models/best_{seed}.keras")
     args = parser.parse_args(argv)
     try:
         if args.command in ("report", "compare"):
@@ -320,6 +369,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from rtune_fashion.experiment import load_settings
 
             return _run(load_settings(args.experiment_dir))
+        if args.command == "train":
+            return _train(args)
         return _describe(args)
     except RtuneError as error:
         return _fail(str(error))

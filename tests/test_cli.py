@@ -117,3 +117,22 @@ def test_settings_are_checked_for_python_callers_too(changes: dict, message: str
 
     with pytest.raises(ExperimentError, match=re.escape(message)):
         ExperimentSettings(space="mlp_hyperas", searcher="hyperopt", **changes).check()
+
+
+@pytest.mark.slow
+def test_train_a_preset_over_seeds_reports_each_and_the_spread(capsys, tmp_path) -> None:
+    argv = ["train", "baseline_softmax", "--epochs", "1", "--seeds", "0", "1", "--train-size", "200", "--val-size",
+            "100", "--test-size", "100", "--save", str(tmp_path / "m_{seed}.keras")]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "Training baseline_softmax for 1 epochs on 200 images, seeds 0, 1" in out
+    assert out.count("seed 0: train") == 1 and out.count("seed 1: train") == 1
+    assert "test: " in out and "over 2 seed(s)" in out
+    assert (tmp_path / "m_0.keras").is_file() and (tmp_path / "m_1.keras").is_file()
+
+
+def test_train_needs_a_preset_or_a_config(capsys) -> None:
+    _fails(capsys, ["train"], "give a preset (baseline_softmax")
+    _fails(capsys, ["train", "lenet5"], "Unknown preset 'lenet5'")
+    _fails(capsys, ["train", "--config", "{oops"], "--config is not valid JSON")
+    _fails(capsys, ["train", "lenet", "--epochs", "0"], "--epochs")
