@@ -112,6 +112,7 @@ _CNN = (
 )  # fmt: skip
 
 PARAMS: dict[str, Param] = {p.name: p for p in (*_COMMON, *_MLP, *_CNN)}
+_PER_OPTIMIZER_RATES = {f"lr_{name}" for name in OPTIMIZERS}
 # The per-layer parameters of "activation", "dropout" and "batch_norm" follow the model's own counter.
 _COUNTERS = {"layer": "num_layers", "block": "num_blocks", "dense": "num_dense"}
 _INDEXED = re.compile(r"^(?P<base>[a-z_0-9]+?)_(?P<index>\d+)$")
@@ -267,7 +268,7 @@ def effective(config: Mapping[str, Any], *, collapse_layers: bool = True) -> dic
         out[name] = get(config, name)
     shared = [p for p in PARAMS.values() if model in p.models and p.index is None and p.name not in out]
     for param in shared:
-        if param.name.startswith("lr_") or param.name in ("learning_rate", "momentum", "nesterov"):
+        if param.name in _PER_OPTIMIZER_RATES or param.name in ("learning_rate", "momentum", "nesterov"):
             continue
         if param.name == "epochs" and config.get("epochs") is None:
             continue  # only cross-validation trials have it

@@ -156,6 +156,8 @@ def test_effective_config_is_readable() -> None:
     assert readable["units"] == 64 and "units_3" not in readable  # agreeing layers collapse, extra ones drop
     assert readable["dropout_1"] == 0.1 and readable["dropout_2"] == 0.2
     assert readable["learning_rate"] == 0.01 and "lr_adam" not in readable
+    assert readable["lr_schedule"] == "constant"  # not taken for a per-optimizer rate
+    assert cfg.effective({**config, "lr_schedule": "cosine"})["lr_schedule"] == "cosine"
     assert build_model(readable).count_params() == build_model(config).count_params()
     per_layer = cfg.effective(config, collapse_layers=False)  # the same keys for every 2-layer trial
     assert per_layer["units_1"] == per_layer["units_2"] == 64 and "units" not in per_layer
