@@ -77,7 +77,7 @@ _COMMON = (
           doc="auto: he_normal after relu-like activations, glorot_uniform otherwise"),
     Param("l2", float, 0.0, low=0.0, high=1.0, doc="L2 weight penalty on dense and conv kernels"),
     Param("epochs", int, None, low=1, high=100_000, optional=True,
-          doc="epochs of each fold's fit in a cross-validation trial (other trials: --max-epochs)"),
+          doc="epochs of a cross-validation fold's fit, and of `rtune train` (search trials: --max-epochs)"),
     Param("lr_schedule", str, "constant", choices=LR_SCHEDULES,
           doc="constant, or cosine: decays per epoch from learning_rate to 0 over the trial's maximum epochs"),
     Param("augment_flip", bool, False, doc="random horizontal flips while training (image inputs)"),

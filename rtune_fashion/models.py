@@ -339,6 +339,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "num_dense": 1, "dense_units": 256, "dense_batch_norm": True, "dense_dropout": 0.7,
         "optimizer": "adam", "learning_rate": 1e-3, "batch_size": 256,
     },
+    # rtune's best MLP (issue 8, docs/results.md): mlp_wide, hyperopt + ASHA, 24 trials of up to 30 epochs,
+    # seed 0; its retraining tested 0.9004
+    "rtune_best_mlp": {
+        "model": "mlp", "num_layers": 3, "units": 512, "activation": "relu", "dropout": 0.1014995778151346,
+        "batch_norm": False, "optimizer": "nadam", "learning_rate": 0.0028806355153665583, "lr_schedule": "cosine",
+        "batch_size": 256, "epochs": 30,
+    },
 }  # fmt: skip
 
 

@@ -82,6 +82,7 @@ def test_cnn_for_another_image_shape_and_class_count() -> None:
         # conv 8*(9+1) + conv 16*(8*25+1) + dense 400*120+120 + 120*84+84 + 84*10+10
         ("lenet", 80 + 3_216 + 48_120 + 10_164 + 850),
         ("hyperas_best_mlp", (784 * 1024 + 1024) + (1024 * 1024 + 1024) + (1024 * 256 + 256) + 2_570),
+        ("rtune_best_mlp", (784 * 512 + 512) + 2 * (512 * 512 + 512) + 5_130),
     ],
 )
 def test_preset_parameter_counts_match_hand_counts(name: str, parameters: int) -> None:
