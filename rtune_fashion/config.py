@@ -122,7 +122,7 @@ SHAPE_KEYS = ("num_blocks", "convs_per_block", "kernel_size", "padding", "pool")
 
 def is_log_scale(key: str) -> bool:
     """Whether a hyperparameter is best compared on a log scale (learning rates, weight penalties)."""
-    return key in ("learning_rate", "l2") or key.startswith("lr_")
+    return key in ("learning_rate", "l2") or key in _PER_OPTIMIZER_RATES
 
 
 def _counter_for(param: Param, model: str) -> str | None:

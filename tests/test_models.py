@@ -159,6 +159,7 @@ def test_effective_config_is_readable() -> None:
     assert readable["learning_rate"] == 0.01 and "lr_adam" not in readable
     assert readable["lr_schedule"] == "constant"  # not taken for a per-optimizer rate
     assert cfg.effective({**config, "lr_schedule": "cosine"})["lr_schedule"] == "cosine"
+    assert cfg.is_log_scale("lr_adam") and not cfg.is_log_scale("lr_schedule")  # plots: a category, not a rate
     assert build_model(readable).count_params() == build_model(config).count_params()
     per_layer = cfg.effective(config, collapse_layers=False)  # the same keys for every 2-layer trial
     assert per_layer["units_1"] == per_layer["units_2"] == 64 and "units" not in per_layer
