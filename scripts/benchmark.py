@@ -250,13 +250,13 @@ def table_time_to_target(result: dict[str, Any], mode: Mode, command: str) -> st
     return "\n".join([
         f"Space A (`mlp_hyperas`), {mode.search_trials} trials of up to {mode.search_epochs} epochs each method, "
         f"{mode.train_size} training / {mode.val_size} validation images, {mode.repeats} repeats (seeds "
-        f"{args_seed(runs)}); medians. Times count from the start of each method (Ray's start included) to the "
+        f"{seeds_of(runs)}); medians. Times count from the start of each method (Ray's start included) to the "
         "first epoch of any trial at or above the target. A repeat that never reaches a target counts as its "
         "whole wall time (a lower bound); a target not reached in a majority of repeats is 'not reached'.", "",
         *lines, *per_run, "", f"Command: `{command}`"])  # fmt: skip
 
 
-def args_seed(runs: list[dict[str, Any]]) -> str:
+def seeds_of(runs: list[dict[str, Any]]) -> str:
     return ", ".join(str(s) for s in sorted({r["seed"] for r in runs}))
 
 
@@ -289,6 +289,7 @@ def bench_overhead(mode: Mode, args: argparse.Namespace, data: Dataset) -> dict[
         for method in ordered(methods, repeat):
             if method.startswith("plain"):
                 wall = in_fresh_process(plain_loop, configs, data, mode.overhead_epochs, args.seed)
+                run = {"wall_s": wall}
             else:
                 one = "one at a time" in method
                 call_started = time.time()
@@ -298,10 +299,10 @@ def bench_overhead(mode: Mode, args: argparse.Namespace, data: Dataset) -> dict[
                                            max_concurrent=1 if one else None)  # fmt: skip
                 rows = [row for t in load_experiment(directory).trials for row in t.history]
                 first_epoch_start = min(row["reported_at"] - row["epoch_time_s"] for row in rows)
-                start_s = first_epoch_start - call_started  # Ray's start, the worker's start, the first build
-                end_s = call_started + wall - max(row["reported_at"] for row in rows)  # results, Ray's shutdown
-            else_part = {} if method.startswith("plain") else {"start_s": start_s, "end_s": end_s}
-            runs.append({"method": method, "repeat": repeat, "wall_s": wall, **else_part})
+                run = {"wall_s": wall,
+                       "start_s": first_epoch_start - call_started,  # Ray's start, the worker's, the first build
+                       "end_s": call_started + wall - max(row["reported_at"] for row in rows)}  # files, shutdown
+            runs.append({"method": method, "repeat": repeat, **run})
             print(f"  {method}: {wall:.1f} s", flush=True)
     return {"runs": runs, "methods": methods, "trials": len(configs), "cpus": cpus}
 
