@@ -82,7 +82,8 @@ _COMMON = (
           doc="constant, or cosine: decays per epoch from learning_rate to 0 over the trial's maximum epochs"),
     Param("augment_flip", bool, False, doc="random horizontal flips while training (image inputs)"),
     Param("augment_translate", float, 0.0, low=0.0, high=0.5,
-          doc="random shifts up to this fraction of height and width while training (image inputs); 0 = off"),
+          doc="random whole-pixel shifts up to this fraction of height and width (rounded), zero-filled, while "
+          "training (image inputs); 0 = off"),
 )  # fmt: skip
 
 _MLP = (

@@ -13,6 +13,7 @@ from typing import Any
 import keras
 
 from rtune_fashion import config as cfg
+from rtune_fashion.augment import RandomShift
 from rtune_fashion.errors import ModelConfigError
 
 FASHION_INPUT_SHAPE = (28, 28, 1)
@@ -113,7 +114,7 @@ def _augmented(x: Any, config: Mapping[str, Any]) -> Any:
     if flip:
         x = keras.layers.RandomFlip("horizontal", name="augment_flip")(x)
     if shift > 0:
-        x = keras.layers.RandomTranslation(shift, shift, fill_mode="constant", name="augment_translate")(x)
+        x = RandomShift(shift, name="augment_translate")(x)
     return x
 
 
@@ -345,6 +346,13 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model": "mlp", "num_layers": 3, "units": 512, "activation": "relu", "dropout": 0.1014995778151346,
         "batch_norm": False, "optimizer": "nadam", "learning_rate": 0.0028806355153665583, "lr_schedule": "cosine",
         "batch_size": 256, "epochs": 30,
+    },
+    # The winner of the cnn_large BOHB search on an H100 (docs/results.md): 48-96 filters, flips, cosine.
+    "rtune_best_cnn": {
+        "model": "cnn", "num_blocks": 2, "convs_per_block": 2, "filters": 48, "kernel_size": 3, "padding": "same",
+        "batch_norm": True, "dropout": 0.2268806968277, "num_dense": 1, "dense_units": 128, "dense_batch_norm": True,
+        "dense_dropout": 0.2561246459114, "optimizer": "adam", "learning_rate": 0.0012077214353,
+        "lr_schedule": "cosine", "l2": 1e-05, "batch_size": 128, "augment_flip": True, "epochs": 30,
     },
 }  # fmt: skip
 
