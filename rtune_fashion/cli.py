@@ -98,6 +98,9 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
     parser.add_argument("--address", default=d("address"), help="Ray cluster address ('auto' on a cluster node)")
     parser.add_argument("--max-failures", type=int, default=d("max_failures", 1),
                         help="retries of a failed trial from its last checkpoint (-1: forever)")
+    parser.add_argument("--time-budget", dest="time_budget_s", type=positive_float, default=d("time_budget_s"),
+                        metavar="SECONDS", help="stop every trial after this much search time (a --resume gets "
+                        "it again), then retrain the best so far (default: no limit)")
     parser.add_argument("--smoke-test", action="store_true",
                         help="a few trials of 2 epochs on a small subset: checks the whole path in minutes")
     parser.add_argument("--resume", action="store_true", help="continue the experiment <storage>/<name>")

@@ -90,6 +90,7 @@ class ExperimentSettings:
     resume: bool = False
     max_failures: int = 1
     retrain: bool = True
+    time_budget_s: float | None = None  # stop every trial after this many seconds of search, then retrain
 
     def __post_init__(self) -> None:
         if self.num_samples is None:
@@ -148,6 +149,8 @@ class ExperimentSettings:
             )
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise ExperimentError(f"--max-concurrent must be a positive integer, got {self.max_concurrent!r}.")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise ExperimentError(f"--time-budget must be a positive number of seconds, got {self.time_budget_s!r}.")
         if self.max_failures < -1:
             raise ExperimentError(f"--max-failures must be -1 (retry forever) or more, got {self.max_failures}.")
 
@@ -309,8 +312,15 @@ def _check_same_search(settings: ExperimentSettings, stored: dict[str, Any], tra
         )
 
 
-def _interrupted(results: tune.ResultGrid, settings: ExperimentSettings, space: SearchSpace) -> bool:
-    """Whether Tune returned early (Ctrl+C / SIGTERM): trials left unfinished, or fewer than asked for."""
+def _interrupted(results: tune.ResultGrid, settings: ExperimentSettings, space: SearchSpace,
+                 fit_time: float) -> bool:  # fmt: skip
+    """Whether Tune returned early (Ctrl+C / SIGTERM): trials left unfinished, or fewer than asked for.
+
+    A search whose ``Tuner.fit`` lasted its ``--time-budget`` ended as asked, whatever it left unfinished
+    (Tune's clock starts inside ``fit``, so the fit cannot be shorter than the budget when it ran out).
+    """
+    if settings.time_budget_s is not None and fit_time >= settings.time_budget_s:
+        return False
     unfinished = len(results) - results.num_terminated - results.num_errors
     too_few = not space.is_grid and len(results) < int(settings.num_samples or 0)
     return unfinished > 0 or too_few
@@ -344,6 +354,7 @@ def _make_tuner(
             scheduler=plan.scheduler,
             num_samples=settings.num_samples,
             max_concurrent_trials=concurrency,
+            time_budget_s=settings.time_budget_s,
             reuse_actors=True,
             trial_dirname_creator=_trial_dirname,
         ),
@@ -426,9 +437,11 @@ def run_experiment(
              f"{plan.scheduler_name}: {settings.num_samples} trials of up to {settings.max_epochs} epochs, "
              f"{settings.cpus_per_trial:g} CPU and {settings.gpus_per_trial:g} GPU per trial.")
         echo(f"Watch it: tensorboard --logdir {settings.experiment_uri}   |   rtune report {settings.experiment_uri}")
-        results = _make_tuner(settings, space, plan, data, trainable, echo, trainable_options or {}).fit()
+        tuner = _make_tuner(settings, space, plan, data, trainable, echo, trainable_options or {})
+        fit_started = time.time()
+        results = tuner.fit()
         search_time = time.time() - started
-        interrupted = _interrupted(results, settings, space)
+        interrupted = _interrupted(results, settings, space, time.time() - fit_started)
         record = load_experiment(storage.local_copy(settings.experiment_uri), search_done=not interrupted)
         write_trials_csv(record)
         _publish(settings, TRIALS_FILE)

@@ -39,6 +39,7 @@ def _fails(capsys, argv: list[str], message: str) -> str:
         (["--searcher", "tpe"], "argument --searcher: invalid choice: 'tpe'"),
         (["--scheduler", "bohb"], "Searcher 'hyperopt' cannot run with scheduler 'bohb'"),
         (["--max-failures", "-2"], "--max-failures must be -1 (retry forever) or more, got -2"),
+        (["--time-budget", "0"], "argument --time-budget: must be a number above 0, got '0'"),
     ],
 )
 def test_bad_run_flags(capsys, tmp_path: Path, flags: list[str], message: str) -> None:

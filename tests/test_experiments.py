@@ -103,6 +103,19 @@ def test_grid_searcher_runs_every_point_one_at_a_time_when_asked(tmp_path: Path)
     assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(epochs)), epochs  # no overlap
 
 
+def test_time_budget_ends_the_search_and_still_retrains_the_best(tmp_path: Path) -> None:
+    """--time-budget: Tune stops every trial when it runs out; that is the end asked for, not an interruption."""
+    settings = ExperimentSettings(space="mlp_hyperas", searcher="hyperopt", num_samples=500, max_epochs=100,
+                                  storage=str(tmp_path), train_size=300, val_size=200, test_size=100,
+                                  time_budget_s=8)  # fmt: skip
+    summary = run_experiment(settings, echo=lambda _: None)
+    assert 8 <= summary["search_time_s"] < 60
+    assert 0 < summary["trials"]["total"] < 500 and summary["trials"]["errored"] == 0
+    assert summary["best"]["epochs"] < 100  # nothing got its 100 epochs in 8 s
+    assert 0 <= summary["retrained"]["test_accuracy"] <= 1
+    assert (settings.experiment_dir / "summary.json").exists()
+
+
 def test_more_gpus_than_any_node_is_refused_at_once(tmp_path: Path) -> None:
     settings = ExperimentSettings(space="mlp_hyperas", searcher="hyperopt", gpus_per_trial=1, storage=str(tmp_path),
                                   smoke_test=True)  # fmt: skip
