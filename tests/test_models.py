@@ -83,6 +83,9 @@ def test_cnn_for_another_image_shape_and_class_count() -> None:
         ("lenet", 80 + 3_216 + 48_120 + 10_164 + 850),
         ("hyperas_best_mlp", (784 * 1024 + 1024) + (1024 * 1024 + 1024) + (1024 * 256 + 256) + 2_570),
         ("rtune_best_mlp", (784 * 512 + 512) + 2 * (512 * 512 + 512) + 5_130),
+        # convs and the dense layer have no bias before batch norm (4 weights per channel):
+        # 9*1*48 + 9*48*48 + 9*48*96 + 9*96*96, BN 2*(4*48) + 2*(4*96), dense 7*7*96*128, BN 4*128, softmax
+        ("rtune_best_cnn", 432 + 20_736 + 41_472 + 82_944 + 1_152 + 602_112 + 512 + 1_290),
     ],
 )
 def test_preset_parameter_counts_match_hand_counts(name: str, parameters: int) -> None:
