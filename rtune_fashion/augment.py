@@ -28,7 +28,6 @@ class RandomShift(keras.layers.Layer):
         self.factor = float(factor)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
-        self.supports_masking = True
 
     def max_shifts(self, height: int, width: int) -> tuple[int, int]:
         """The largest shift in pixels along the height and the width."""
