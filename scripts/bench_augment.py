@@ -3,8 +3,9 @@
     python scripts/bench_augment.py [--train-size 4800] [--epochs 3] [--factor 0.05]
 
 Why RandomShift exists: under JAX on a GPU, RandomTranslation (interpolation through
-``ops.image.affine_transform``) made a search's epochs 10-20x slower. Prints, per variant, the first epoch
-(compilation included) and the median of the others, measured one after the other in this process.
+``ops.image.affine_transform``) made a steady epoch 60x longer on an H100 (docs/benchmarks.md). Prints,
+per variant, the first epoch (compilation included) and the median of the others, measured one after the
+other in this process.
 """
 
 from __future__ import annotations

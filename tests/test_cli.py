@@ -110,6 +110,7 @@ def test_describe_lists_keys_and_spaces(capsys) -> None:
         ({"cpus_per_trial": 0}, "--cpus-per-trial must be above 0, got 0"),
         ({"gpus_per_trial": -1}, "--gpus-per-trial must be 0 or more, got -1"),
         ({"max_concurrent": 0}, "--max-concurrent must be a positive integer, got 0"),
+        ({"time_budget_s": -5}, "--time-budget must be a positive number of seconds, got -5"),
     ],
 )
 def test_settings_are_checked_for_python_callers_too(changes: dict, message: str) -> None:
