@@ -99,6 +99,14 @@ class Dataset:
     def sizes(self) -> dict[str, int]:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
+    def subset(self, sizes: dict[str, int], seed: int = 0) -> Dataset:
+        """Stratified subsets of the named splits (the same draw as ``load_fashion_mnist(subset=...)``)."""
+        chosen = {}
+        for split in ("train", "val", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            chosen[split] = stratified_subset(x, y, int(sizes.get(split, len(y))), seed)
+        return Dataset(*chosen["train"], *chosen["val"], *chosen["test"], class_names=self.class_names)
+
 
 # ---------------------------------------------------------------------------------------------------
 # Reading and verifying one idx file

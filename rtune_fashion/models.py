@@ -95,6 +95,44 @@ def cnn_feature_maps(config: Mapping[str, Any], input_shape: tuple[int, ...] = F
     return shapes
 
 
+def forward_flops(
+    config: Mapping[str, Any],
+    input_shape: tuple[int, ...] = FASHION_INPUT_SHAPE,
+    num_classes: int = FASHION_CLASSES,
+) -> float:
+    """Multiply-adds x 2 of one forward pass of one example through the convolutions and dense layers,
+    computed from the config alone (nothing is built). A training step costs about 3x this per example.
+
+    It ranks configs by cost and, with one measured rate (:mod:`rtune_fashion.budget`), predicts epoch
+    times; pooling, batch norm and activations are left out (memory-bound, a few percent on our models).
+
+    Raises:
+        ModelConfigError: an invalid config or impossible CNN shapes.
+    """
+    config = cfg.validate(config)
+    flops = 0.0
+    features = 1
+    for d in input_shape:
+        features *= int(d)
+    if config["model"] == "cnn":
+        channels = int(input_shape[-1]) if len(input_shape) == 3 else 1
+        for layer in cnn_feature_maps(config, input_shape):
+            height, width, filters = layer.shape
+            if "_conv" in layer.name:
+                block = int(layer.name.removeprefix("block").split("_")[0])
+                kernel = int(cfg.get(config, "kernel_size", block))
+                flops += 2.0 * height * width * filters * kernel * kernel * channels
+                channels = filters
+            features = height * width * filters
+        widths = [int(cfg.get(config, "dense_units", i)) for i in range(1, int(cfg.get(config, "num_dense")) + 1)]
+    else:
+        widths = [int(cfg.get(config, "units", i)) for i in range(1, int(cfg.get(config, "num_layers")) + 1)]
+    for units in [*widths, 1 if num_classes == 2 else num_classes]:
+        flops += 2.0 * features * units
+        features = units
+    return flops
+
+
 # ---------------------------------------------------------------------------------------------------
 # Builders
 

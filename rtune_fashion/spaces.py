@@ -11,6 +11,7 @@ A space is a flat dict of Ray Tune domains and constants over the keys of :mod:`
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -41,6 +42,40 @@ class SearchSpace:
     @property
     def is_grid(self) -> bool:
         return is_grid(self.params)
+
+    def values_of(self, key: str) -> list[Any]:
+        """Every value a searcher can draw for a categorical or integer key (a constant: itself)."""
+        domain = self.params[key]
+        if isinstance(domain, sample.Categorical):
+            return list(domain.categories)
+        if isinstance(domain, sample.Integer):
+            sampler = domain.get_sampler()
+            if isinstance(sampler, sample.Quantized):
+                return list(range(int(domain.lower), int(domain.upper) + 1, int(sampler.q)))
+            return list(range(int(domain.lower), int(domain.upper)))
+        if isinstance(domain, sample.Domain):
+            raise SearchSpaceError(f"Key {key!r} of space {self.name!r} is continuous; it has no list of values.")
+        return [domain]
+
+    def restricted(self, keep: Mapping[str, list[Any]]) -> SearchSpace:
+        """The same space with only the listed values of each key in ``keep`` (a single value becomes a
+        constant); points to evaluate outside the new domains are left out. Same name: a restricted space
+        is the named space fitted to a budget, recorded with the experiment."""
+        params = dict(self.params)
+        for key, values in keep.items():
+            allowed = [v for v in self.values_of(key) if v in values]
+            if not allowed:
+                raise SearchSpaceError(f"Restricting {key!r} of space {self.name!r} to {values} leaves no value.")
+            params[key] = allowed[0] if len(allowed) == 1 else tune.choice(allowed)
+        searched = {k for k, v in params.items() if isinstance(v, sample.Domain)}
+        points = [{k: v for k, v in point.items() if k in searched} for point in self.points_to_evaluate
+                  if all(point.get(k, values[0]) in values for k, values in keep.items())]  # fmt: skip
+        return dataclasses.replace(self, params=params, points_to_evaluate=points)
+
+    def without(self, dropped: Mapping[str, list[Any]]) -> SearchSpace:
+        """The space without the ``dropped`` values of each key (see :meth:`restricted`)."""
+        keep = {key: [v for v in self.values_of(key) if v not in values] for key, values in dropped.items()}
+        return self.restricted(keep)
 
 
 def is_grid(params: Mapping[str, Any]) -> bool:

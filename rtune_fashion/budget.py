@@ -1,0 +1,303 @@
+"""Fit a search to a time budget on the machine at hand: measure, predict, choose.
+
+A search with ``--time-budget`` asks :func:`measure_speed` what one trial's resources do here (a few real
+training steps of the space's typical config, on a Ray worker with the trial's CPUs and GPUs), then
+:func:`make_plan` chooses what the user did not fix:
+
+* the training subset (48,000 down to 3,000 images) and the validation subset (half the training
+  subset, at least 2,000, at most the split), so that the expected trial-epochs fit the search time;
+* the number of trials the remaining time affords (the script's count is the floor);
+* the values of shape keys (filters, units, kernel size, depth) that would make a typical trial's epoch
+  more than :data:`EXPENSIVE_FACTOR` times what the budget affords per epoch: dropped from the space;
+* the time kept for the final model after the search.
+
+Epoch times are predicted from forward FLOPs (:func:`rtune_fashion.models.forward_flops`) at the
+measured rate: an estimate, recorded next to what the trials then measured. Everything measured and chosen
+goes into ``summary.json`` under ``plan``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ray.tune.search import sample
+
+from rtune_fashion import config as cfg
+from rtune_fashion.data import Dataset
+from rtune_fashion.errors import ExperimentError
+from rtune_fashion.models import forward_flops
+from rtune_fashion.spaces import SearchSpace
+
+TRAIN_SIZES = (48000, 24000, 12000, 6000, 3000)
+MIN_VAL_SIZE = 2000
+# Keys whose values set a model's cost (width, depth, kernel): the ones a budget may narrow.
+COST_KEYS = ("num_layers", "units", "num_blocks", "convs_per_block", "filters", "kernel_size", "num_dense",
+             "dense_units")  # fmt: skip
+# A value is dropped when a typical config with it would need more than this many times the epoch time
+# that the budget affords on average (search time x trials at once / epochs wanted).
+EXPENSIVE_FACTOR = 3.0
+# Part of the budget the final model may take at most; beyond it the best trial's checkpoint is used.
+FINAL_SHARE = 0.25
+MAX_PLANNED_SAMPLES = 200
+PROBE_SIZES = {"train": 2048, "val": 1024}
+CONFIG_SAMPLES = 300
+
+
+@dataclass(frozen=True)
+class Speed:
+    """What one trial's resources did on this machine with one config (seconds per example)."""
+
+    flops: float  # forward FLOPs per example of the measured config
+    train_s_per_example: float  # a steady training epoch, per example
+    eval_s_per_example: float  # evaluation, per example
+    first_epoch_extra_s: float  # the first epoch's extra time: tracing and compilation
+    measured_config: dict[str, Any] = field(default_factory=dict)
+
+    def epoch_s(self, flops: float, n_train: int, n_val: int) -> float:
+        """Predicted steady epoch (training + validation) of a config of ``flops`` forward FLOPs."""
+        scale = max(flops, 1.0) / max(self.flops, 1.0)
+        return scale * (n_train * self.train_s_per_example + n_val * self.eval_s_per_example)
+
+
+@dataclass
+class Plan:
+    """What a time budget affords here; all of it is recorded in summary.json."""
+
+    budget_s: float
+    search_s: float  # the search's share (Tune's time_budget_s): budget - start-up so far - final reserve
+    final_reserve_s: float
+    slots: int  # trials at once
+    train_size: int
+    val_size: int
+    num_samples: int
+    epochs_wanted: float  # trial-epochs the search should afford (samples x typical epochs per trial)
+    typical_epoch_s: float  # predicted epoch of the space's median-cost config at these sizes
+    cheapest_first_epoch_s: float  # predicted first epoch (with compilation) of the cheapest config
+    dropped: dict[str, list[Any]] = field(default_factory=dict)  # key -> values dropped as too expensive
+    speed: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------------------------------
+# Configs of a space, by cost
+
+
+def sample_configs(space: SearchSpace, n: int = CONFIG_SAMPLES, seed: int = 0) -> list[dict[str, Any]]:
+    """``n`` configs drawn from the space's domains (constants as they are), reproducibly."""
+    rng = np.random.default_rng(seed)
+    configs = []
+    for _ in range(n):
+        config = {}
+        for key, value in space.params.items():
+            if isinstance(value, sample.Function):
+                continue
+            config[key] = value.sample(random_state=rng) if isinstance(value, sample.Domain) else value
+        configs.append(cfg.normalize(config))
+    return configs
+
+
+def by_cost(configs: list[dict[str, Any]], input_shape: tuple[int, ...], num_classes: int) -> list[tuple[float, dict]]:
+    """(forward FLOPs, config) pairs, cheapest first."""
+    costs = [(forward_flops(c, input_shape, num_classes), c) for c in configs]
+    return sorted(costs, key=lambda pair: pair[0])
+
+
+def typical_config(space: SearchSpace, input_shape: tuple[int, ...], num_classes: int, seed: int = 0) -> dict:
+    """The median-cost config among samples of the space: what a trial of this space usually trains."""
+    ranked = by_cost(sample_configs(space, seed=seed), input_shape, num_classes)
+    return ranked[len(ranked) // 2][1]
+
+
+# ---------------------------------------------------------------------------------------------------
+# Measuring
+
+
+def measure_speed(config: dict[str, Any], data: Dataset, cpus: float, gpus: float) -> Speed:
+    """Train ``config`` for two epochs on ``data`` (a small slice) with the given resources and time it.
+
+    Runs where it is called: the experiment calls it as a Ray task with a trial's resources, so the
+    threads and the device are the trials' own.
+    """
+    import keras
+
+    from rtune_fashion import devices
+    from rtune_fashion.models import build_model
+    from rtune_fashion.training import evaluate, fit_epochs
+
+    devices.configure(cpus, gpus)
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(0)
+    model = build_model(config, data.input_shape, data.num_classes)
+    history = fit_epochs(model, config, data, start_epoch=0, end_epoch=2)
+    started = time.perf_counter()
+    evaluate(model, data.x_val, data.y_val, int(cfg.get(config, "batch_size")))
+    eval_s = time.perf_counter() - started
+    first, steady = history[0]["epoch_time_s"], history[1]["epoch_time_s"]
+    train_s = max(steady - eval_s, 1e-6)
+    keras.backend.clear_session()
+    return Speed(
+        flops=forward_flops(config, data.input_shape, data.num_classes),
+        train_s_per_example=train_s / len(data.x_train),
+        eval_s_per_example=eval_s / len(data.x_val),
+        first_epoch_extra_s=max(first - steady, 0.0),
+        measured_config=config,
+    )
+
+
+# ---------------------------------------------------------------------------------------------------
+# Planning
+
+
+@dataclass(frozen=True)
+class Request:
+    """What the user fixed (None: the plan chooses) and what the space and machine are."""
+
+    budget_s: float
+    elapsed_s: float  # already spent (start-up, data, the measurement)
+    max_epochs: int
+    slots: int
+    full_train: int
+    full_val: int
+    train_size: int | None = None
+    val_size: int | None = None
+    num_samples: int | None = None
+    min_samples: int = 10  # the script's count: the floor when the plan chooses
+
+
+def epochs_per_trial(max_epochs: int) -> float:
+    """Epochs an early-stopped trial runs on average (ASHA and BOHB with reduction factor 3 stop most
+    trials at their first rungs; measured 2.3-4.6 per trial at 10 epochs, docs/benchmarks.md)."""
+    return max(2.0, max_epochs / 3)
+
+
+def _val_size(request: Request, train_size: int) -> int:
+    if request.val_size is not None:
+        return request.val_size
+    return min(request.full_val, max(MIN_VAL_SIZE, train_size // 2))
+
+
+def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: tuple[int, ...],
+              num_classes: int, seed: int = 0) -> tuple[Plan, SearchSpace]:  # fmt: skip
+    """Choose sizes, trial count and space values that fit ``request.budget_s``; the narrowed space.
+
+    Raises:
+        ExperimentError: the budget cannot fit even one first epoch of the space's cheapest config at
+            the smallest training subset (the message names the budget, the predicted first epoch and
+            the budget that would do).
+    """
+    ranked = by_cost(sample_configs(space, seed=seed), input_shape, num_classes)
+    cheapest_flops, (typical_flops, typical) = ranked[0][0], ranked[len(ranked) // 2]
+    per_trial = epochs_per_trial(request.max_epochs)
+    samples_target = request.num_samples or request.min_samples
+    wanted = samples_target * per_trial
+
+    def affordable(search_s: float, n_train: int) -> float:
+        return search_s * request.slots / speed.epoch_s(typical_flops, n_train, _val_size(request, n_train))
+
+    sizes = [request.train_size] if request.train_size else [n for n in TRAIN_SIZES if n <= request.full_train]
+    sizes = sizes or [request.full_train]
+    left = request.budget_s - request.elapsed_s
+    train_size = sizes[-1]
+    for n in sizes:
+        final = min(FINAL_SHARE * request.budget_s, speed.epoch_s(typical_flops, n, 0) * request.max_epochs)
+        if affordable(left - final, n) >= wanted:
+            train_size = n
+            break
+    val_size = _val_size(request, train_size)
+    final_reserve = min(FINAL_SHARE * request.budget_s,
+                        speed.epoch_s(typical_flops, train_size, 0) * request.max_epochs)  # fmt: skip
+    search_s = left - final_reserve
+    cheapest_first = speed.first_epoch_extra_s + speed.epoch_s(cheapest_flops, train_size, val_size)
+    if search_s < cheapest_first:
+        needed = request.elapsed_s + final_reserve + 3 * cheapest_first
+        raise ExperimentError(
+            f"--time-budget {request.budget_s:g} s cannot fit a single epoch here: after {request.elapsed_s:.0f} s "
+            f"of start-up, the cheapest config of {space.name!r} needs about {cheapest_first:.0f} s for its first "
+            f"epoch on {train_size} images (measured on this machine), and {final_reserve:.0f} s are kept for the "
+            f"final model. Fix: --time-budget {math.ceil(needed / 10) * 10} or more, or a smaller --train-size."
+        )
+    typical_epoch = speed.epoch_s(typical_flops, train_size, val_size)
+    num_samples = request.num_samples
+    if num_samples is None:
+        afford = int(affordable(search_s, train_size) / per_trial)
+        num_samples = min(MAX_PLANNED_SAMPLES, max(request.min_samples, afford))
+    cap = EXPENSIVE_FACTOR * search_s * request.slots / (samples_target * per_trial)
+    dropped = _too_expensive(space, typical, speed, cap, train_size, val_size, input_shape, num_classes)
+    plan = Plan(
+        budget_s=request.budget_s, search_s=search_s, final_reserve_s=final_reserve, slots=request.slots,
+        train_size=train_size, val_size=val_size, num_samples=num_samples, epochs_wanted=wanted,
+        typical_epoch_s=typical_epoch, cheapest_first_epoch_s=cheapest_first, dropped=dropped,
+        speed={**dataclasses.asdict(speed), "typical_flops": typical_flops, "cheapest_flops": cheapest_flops},
+    )  # fmt: skip
+    return plan, space.without(dropped)
+
+
+def _too_expensive(space: SearchSpace, typical: dict[str, Any], speed: Speed, cap_s: float, n_train: int,
+                   n_val: int, input_shape: tuple[int, ...], num_classes: int) -> dict[str, list[Any]]:  # fmt: skip
+    """Per cost key of the space, the values whose typical config would need an epoch above ``cap_s``
+    (the cheapest value of each key is always kept)."""
+    dropped: dict[str, list[Any]] = {}
+    for key, domain in space.params.items():
+        if cfg.split_key(key)[0] not in COST_KEYS or not isinstance(domain, sample.Categorical | sample.Integer):
+            continue
+        values = space.values_of(key)
+        costs = []
+        for value in values:
+            try:
+                costs.append(speed.epoch_s(forward_flops({**typical, key: value}, input_shape, num_classes),
+                                           n_train, n_val))  # fmt: skip
+            except Exception:  # an impossible combination with the typical config: not this key's cost
+                costs.append(0.0)
+        cheapest = values[int(np.argmin(costs))]
+        too_slow = [v for v, c in zip(values, costs, strict=True) if c > cap_s and v != cheapest]
+        if too_slow:
+            dropped[key] = too_slow
+    return dropped
+
+
+# Layers that cost little arithmetic but a lot of tracing per new model (each trial builds one): off in the
+# smoke test when the space allows it.
+SMOKE_OFF = {"batch_norm": False, "dense_batch_norm": False, "augment_flip": False, "augment_translate": 0.0}
+
+
+def cheapest_values(space: SearchSpace) -> dict[str, list[Any]]:
+    """The space's cheapest architecture, for the smoke test: the smallest value of every cost key, the
+    largest batch size (fewest steps), no batch norm or augmentation where the space has them off. Other
+    keys (rates, dropout, optimizer) are still searched."""
+    keep: dict[str, list[Any]] = {}
+    for key, domain in space.params.items():
+        if not isinstance(domain, sample.Categorical | sample.Integer):
+            continue
+        base = cfg.split_key(key)[0]
+        values = space.values_of(key)
+        if base in COST_KEYS:
+            keep[key] = [min(values)]
+        elif base == "batch_size":
+            keep[key] = [max(values)]
+        elif base in SMOKE_OFF and SMOKE_OFF[base] in values:
+            keep[key] = [SMOKE_OFF[base]]
+    return keep
+
+
+def describe_plan(plan: Plan, cpus: float, gpus: float) -> str:
+    """The plan in two lines for the terminal: what was measured, what was chosen."""
+    speed = plan.speed
+    rate = 1.0 / (speed["train_s_per_example"] + 1e-12)
+    device = f"{cpus:g} CPU" + (f" + {gpus:g} GPU" if gpus else "")
+    dropped = "; ".join(f"{key} {', '.join(map(str, values))}" for key, values in plan.dropped.items())
+    return (
+        f"Measured here ({device} per trial): {rate:,.0f} training images/s on the typical config "
+        f"({speed['flops'] / 1e6:.1f} MFLOPs per image), first epoch +{speed['first_epoch_extra_s']:.1f} s. "
+        f"Predicted typical epoch {plan.typical_epoch_s:.1f} s.\n"
+        f"Fitted to {plan.search_s:.0f} s of search x {plan.slots} trial(s) at once: {plan.train_size} training and "
+        f"{plan.val_size} validation images, up to {plan.num_samples} trials"
+        + (f"; too slow for this budget, left out: {dropped}" if dropped else "")
+        + f"; {plan.final_reserve_s:.0f} s kept for the final model."
+    )

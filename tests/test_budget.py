@@ -1,0 +1,110 @@
+"""Fitting a search to a time budget: FLOP counts, the plan's choices, restricted spaces (no Ray, no timing:
+the machine's speed is given as a number, so every choice below is exact arithmetic)."""
+
+from __future__ import annotations
+
+import pytest
+from ray import tune
+
+from rtune_fashion import budget
+from rtune_fashion.errors import ExperimentError, SearchSpaceError
+from rtune_fashion.models import forward_flops, preset
+from rtune_fashion.spaces import SearchSpace, get_space, validate
+
+# A 2-layer MLP space: 64 / 256 / 4096 units. Forward FLOPs: 2*(784*u + u*u + u*10).
+MLP = SearchSpace(
+    name="test_budget_mlp",
+    source="tests",
+    params={"model": "mlp", "num_layers": 2, "units": tune.choice([64, 256, 4096]),
+            "learning_rate": tune.loguniform(1e-4, 1e-2), "batch_size": tune.choice([64, 256])},
+    points_to_evaluate=[{"units": 4096, "learning_rate": 1e-3, "batch_size": 64},
+                        {"units": 256, "learning_rate": 1e-3, "batch_size": 256}],
+)  # fmt: skip
+TYPICAL_FLOPS = 2 * (784 * 256 + 256 * 256 + 256 * 10)
+# 10,000 training images/s and 33,333 evaluated images/s for the typical (256-unit) config, 2 s to compile.
+SPEED = budget.Speed(flops=TYPICAL_FLOPS, train_s_per_example=1e-4, eval_s_per_example=3e-5, first_epoch_extra_s=2.0)
+
+
+def _request(budget_s: float, **overrides) -> budget.Request:
+    values = {"budget_s": budget_s, "elapsed_s": 20.0, "max_epochs": 9, "slots": 2, "full_train": 48000,
+              "full_val": 12000, **overrides}  # fmt: skip
+    return budget.Request(**values)
+
+
+def test_forward_flops_of_lenet_counted_by_hand() -> None:
+    conv1 = 2 * 28 * 28 * 8 * 3 * 3 * 1  # 8 filters 3x3 same on 28x28x1
+    conv2 = 2 * 10 * 10 * 16 * 5 * 5 * 8  # 16 filters 5x5 valid on 14x14x8 -> 10x10
+    dense = 2 * (5 * 5 * 16 * 120 + 120 * 84 + 84 * 10)
+    assert forward_flops(preset("lenet")) == conv1 + conv2 + dense
+
+
+def test_forward_flops_of_an_mlp_and_of_a_two_class_output() -> None:
+    config = {"model": "mlp", "num_layers": 2, "units": 256}
+    assert forward_flops(config) == TYPICAL_FLOPS
+    assert forward_flops(config, (8,), 2) == 2 * (8 * 256 + 256 * 256 + 256 * 1)  # one sigmoid unit
+
+
+def test_typical_config_is_the_median_cost_of_the_space() -> None:
+    assert budget.typical_config(MLP, (28, 28, 1), 10)["units"] == 256
+
+
+def test_a_generous_budget_takes_all_the_data_and_drops_what_no_budget_affords() -> None:
+    plan, space = budget.make_plan(_request(600), MLP, SPEED, (28, 28, 1), 10)
+    # typical epoch at 48,000 + 12,000: 4.8 + 0.36 s; kept for the final model: 9 epochs x 4.8 s
+    assert plan.train_size == 48000 and plan.val_size == 12000
+    assert plan.final_reserve_s == pytest.approx(43.2)
+    assert plan.search_s == pytest.approx(600 - 20 - 43.2)
+    assert plan.typical_epoch_s == pytest.approx(5.16)
+    assert plan.num_samples == int(plan.search_s * 2 / 5.16 / 3)  # affordable epochs / 3 per trial
+    # 4096 units cost 75x the typical config: an epoch far above 3x what the budget affords per epoch
+    assert plan.dropped == {"units": [4096]}
+    assert space.values_of("units") == [64, 256] and space.name == MLP.name
+    assert space.points_to_evaluate == [{"units": 256, "learning_rate": 1e-3, "batch_size": 256}]
+    validate(space)
+
+
+def test_a_short_budget_takes_a_smaller_subset_and_fewer_trials() -> None:
+    plan, _ = budget.make_plan(_request(60), MLP, SPEED, (28, 28, 1), 10)
+    # 48,000 and 24,000 afford fewer than 10 trials x 3 epochs in 25 s x 2 slots; 12,000 affords 42
+    assert (plan.train_size, plan.val_size) == (12000, 6000)
+    assert plan.num_samples == 14  # 42 affordable epochs / 3 per trial
+    tight, _ = budget.make_plan(_request(60, elapsed_s=50, slots=1), MLP, SPEED, (28, 28, 1), 10)
+    assert (tight.train_size, tight.num_samples) == (3000, 10)  # 10: the floor, the script's count
+    assert plan.cheapest_first_epoch_s < plan.search_s
+
+
+def test_what_the_user_fixed_is_kept() -> None:
+    plan, _ = budget.make_plan(_request(60, train_size=48000, val_size=500, num_samples=4), MLP, SPEED, (28, 28, 1), 10)
+    assert (plan.train_size, plan.val_size, plan.num_samples) == (48000, 500, 4)
+
+
+def test_a_budget_shorter_than_one_first_epoch_is_refused_with_the_fix() -> None:
+    with pytest.raises(ExperimentError) as caught:
+        budget.make_plan(_request(10, elapsed_s=9), MLP, SPEED, (28, 28, 1), 10)
+    message = str(caught.value)
+    assert message.startswith("--time-budget 10 s cannot fit a single epoch here: after 9 s of start-up")
+    assert "test_budget_mlp" in message and "first epoch on 3000 images" in message
+    assert "Fix: --time-budget " in message and "or a smaller --train-size" in message
+
+
+def test_cheapest_values_are_the_smallest_architecture_and_the_largest_batch() -> None:
+    space = get_space("cnn_wide")
+    keep = budget.cheapest_values(space)
+    assert keep == {"num_blocks": [2], "convs_per_block": [1], "filters": [16], "kernel_size": [3],
+                    "batch_norm": [False], "num_dense": [1], "dense_units": [64], "batch_size": [256],
+                    "augment_flip": [False], "augment_translate": [0.0]}  # fmt: skip
+    smallest = space.restricted(keep)
+    validate(smallest)
+    assert smallest.params["filters"] == 16 and smallest.params["batch_size"] == 256  # constants now
+    assert smallest.points_to_evaluate == []  # the warm start (32 filters) is outside
+
+
+def test_values_of_integer_domains_and_refusals() -> None:
+    space = get_space("mlp_kerastuner")
+    assert space.values_of("num_layers") == [1, 2, 3]  # randint's upper end is exclusive
+    assert space.values_of("units_1") == [50, 100, 150, 200, 250, 300, 350]  # qrandint's is inclusive
+    assert space.values_of("batch_size") == [32]
+    with pytest.raises(SearchSpaceError, match="'learning_rate' of space 'mlp_wide' is continuous"):
+        get_space("mlp_wide").values_of("learning_rate")
+    with pytest.raises(SearchSpaceError, match=r"Restricting 'units' of space 'test_budget_mlp' to \[8\] leaves no"):
+        MLP.restricted({"units": [8]})
