@@ -62,6 +62,25 @@ positive_float = _number(0, inclusive=False)
 non_negative_float = _number(0, inclusive=True)
 
 
+def time_budget(text: str) -> float:
+    """Seconds above 0, or ``none`` (no limit, given as infinity so that it differs from "not given")."""
+    if text.strip().lower() == "none":
+        return math.inf
+    try:
+        return positive_float(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0, or none, got {text!r}") from None
+
+
+# Flags whose script defaults give way to --smoke-test's small values (a value the user types always wins).
+SCRIPT_DEFAULTS_UNLESS_SMOKE = ("num_samples", "max_epochs", "train_size", "val_size", "test_size", "time_budget_s")
+
+
+def _default_note(defaults: dict[str, Any], key: str, fallback: str) -> str:
+    value = defaults.get(key)
+    return f"default: {fallback if value is None else value}; unset with --smoke-test"
+
+
 def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
     """The flags of an experiment run; ``defaults`` come from the script (or ``rtune run``)."""
     from rtune_fashion.search import SCHEDULERS, SEARCHERS
@@ -73,21 +92,22 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
     parser.add_argument("--searcher", choices=SEARCHERS, default=d("searcher", "hyperopt"))
     parser.add_argument("--scheduler", choices=SCHEDULERS, default=d("scheduler"),
                         help="default: bohb for the bohb searcher, asha otherwise")
-    parser.add_argument("--num-samples", type=positive_int, default=d("num_samples"),
-                        help="trials to run (default 10; with --searcher grid: passes over the grid, default 1)")
-    parser.add_argument("--max-epochs", type=positive_int, default=d("max_epochs", 10),
-                        help="epochs of a trial that is never stopped early")
+    parser.add_argument("--num-samples", type=positive_int, default=None,
+                        help="trials to run; with --searcher grid: passes over the grid (default 1). " +
+                        _default_note(defaults, "num_samples", "what --time-budget affords, else 10"))
+    parser.add_argument("--max-epochs", type=positive_int, default=None,
+                        help="epochs of a trial that is never stopped early (" + _default_note(defaults, "max_epochs",
+                                                                                          "10") + ")")
     parser.add_argument("--cpus-per-trial", type=positive_float, default=d("cpus_per_trial", 1.0))
     parser.add_argument("--gpus-per-trial", type=non_negative_float, default=d("gpus_per_trial", 0.0),
                         help="GPUs per trial; fractions share a GPU (0.25 = four trials per GPU)")
     parser.add_argument("--max-concurrent", type=positive_int, default=d("max_concurrent"),
                         help="trials at a time (default: as many as resources allow)")
-    parser.add_argument("--train-size", type=positive_int, default=d("train_size"),
-                        help="stratified subset of the 48,000 training images (default: all)")
-    parser.add_argument("--val-size", type=positive_int, default=d("val_size"),
-                        help="stratified subset of the 12,000 validation images (default: all)")
-    parser.add_argument("--test-size", type=positive_int, default=d("test_size"),
-                        help="stratified subset of the 10,000 test images (default: all)")
+    for split, full, fallback in (("train", "48,000 training", "what --time-budget affords, else all"),
+                                  ("val", "12,000 validation", "what --time-budget affords, else all"),
+                                  ("test", "10,000 test", "all")):
+        parser.add_argument(f"--{split}-size", type=positive_int, default=None, help=f"stratified subset of the "
+                            f"{full} images ({_default_note(defaults, f'{split}_size', fallback)})")
     parser.add_argument("--storage", default=d("storage", "results"),
                         help="where experiment directories go: a path, or a shared path / URI on a cluster")
     parser.add_argument("--name", default=d("name"), help="experiment name (default: <space>_<searcher>)")
@@ -98,21 +118,37 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
     parser.add_argument("--address", default=d("address"), help="Ray cluster address ('auto' on a cluster node)")
     parser.add_argument("--max-failures", type=int, default=d("max_failures", 1),
                         help="retries of a failed trial from its last checkpoint (-1: forever)")
-    parser.add_argument("--time-budget", dest="time_budget_s", type=positive_float, default=d("time_budget_s"),
-                        metavar="SECONDS", help="stop every trial after this much search time (a --resume gets "
-                        "it again), then retrain the best so far (default: no limit)")
+    parser.add_argument("--time-budget", dest="time_budget_s", type=time_budget, default=None, metavar="SECONDS",
+                        help="end the whole run (measurement, search, final model) within this many seconds; the "
+                        "search is fitted to the machine first (a --resume gets the budget again); none = no limit ("
+                        + _default_note(defaults, "time_budget_s", "none") + ")")
     parser.add_argument("--smoke-test", action="store_true",
-                        help="a few trials of 2 epochs on a small subset: checks the whole path in minutes")
+                        help="2 trials of 2 epochs, one at a time, of the space's smallest architecture on 600 "
+                        "images, the final model from the best checkpoint: checks the whole path in about a minute; "
+                        "flags you give win over these values")
     parser.add_argument("--resume", action="store_true", help="continue the experiment <storage>/<name>")
     parser.add_argument("--no-retrain", dest="retrain", action="store_false",
-                        help="skip retraining the best config and its test evaluation")
+                        help="no final model: skip retraining the best config and its test evaluation")
+    parser.add_argument("--final-model", choices=("auto", "retrain", "checkpoint"), default=d("final_model"),
+                        help="retrain the best config from scratch, or take the best trial's last checkpoint; auto "
+                        "(default): retrain if its trial's training time fits in the time budget left (with "
+                        "--smoke-test: checkpoint)")
 
 
-def settings_from_args(args: argparse.Namespace):  # -> ExperimentSettings (lazy import keeps --help fast)
+def settings_from_args(args: argparse.Namespace, defaults: dict[str, Any] | None = None):  # -> ExperimentSettings
+    """Settings from the parsed flags; the script's ``defaults`` fill what was not given, except under
+    --smoke-test, whose small values fill it instead (lazy import keeps --help fast)."""
     from rtune_fashion.experiment import ExperimentSettings
 
     names = {f.name for f in dataclasses.fields(ExperimentSettings)}
-    return ExperimentSettings(**{k: v for k, v in vars(args).items() if k in names})
+    values = {k: v for k, v in vars(args).items() if k in names}
+    if not values.get("smoke_test"):
+        for key in SCRIPT_DEFAULTS_UNLESS_SMOKE:
+            if values.get(key) is None:
+                values[key] = (defaults or {}).get(key)
+    if values.get("time_budget_s") == math.inf:
+        values["time_budget_s"] = None
+    return ExperimentSettings(**values)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -122,6 +158,7 @@ def settings_from_args(args: argparse.Namespace):  # -> ExperimentSettings (lazy
 def format_summary(summary: dict[str, Any]) -> str:
     """The result of an experiment for people: the best architecture, its accuracies, the time."""
     from rtune_fashion.models import describe, format_table
+    from rtune_fashion.results import final_model_line
 
     trials = summary["trials"]
     lines = [
@@ -138,12 +175,8 @@ def format_summary(summary: dict[str, Any]) -> str:
                      f"(last epoch {best['last_val_accuracy']:.4f}) in {best['epochs']} epochs. Its configuration:")
         lines += [f"  {key} = {value}" for key, value in best["config"].items()]
         lines += ["", format_table(describe(best["raw_config"])), ""]
-    retrained = summary.get("retrained")
-    if retrained:
-        lines.append(
-            f"Retrained for {retrained['epochs']} epochs: train {retrained['train_accuracy']:.4f}, "
-            f"val {retrained['val_accuracy']:.4f}, test {retrained['test_accuracy']:.4f}"
-        )
+    if summary.get("final_model"):
+        lines.append(final_model_line(summary["final_model"]))
     lines.append(f"Wall time {summary['wall_time_s']:.0f} s (search {summary['search_time_s']:.0f} s). "
                  f"Results: {summary['experiment_dir']}")
     return "\n".join(lines)
@@ -180,7 +213,7 @@ def experiment_main(argv: Sequence[str] | None = None, **defaults: Any) -> int:
     add_experiment_arguments(parser, defaults)
     args = parser.parse_args(argv)
     try:
-        return _run(settings_from_args(args))
+        return _run(settings_from_args(args, defaults))
     except RtuneError as error:
         return _fail(str(error))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import os
 import tempfile
 import time
@@ -27,11 +28,12 @@ import ray
 from ray import tune
 from ray.tune.search import BasicVariantGenerator
 
-from rtune_fashion import storage
+from rtune_fashion import budget, quiet, storage
+from rtune_fashion import config as cfg
 from rtune_fashion.data import Dataset, load_fashion_mnist
 from rtune_fashion.errors import ExperimentError, ExperimentInterrupted
 from rtune_fashion.files import write_atomic
-from rtune_fashion.progress import ProgressPrinter
+from rtune_fashion.progress import ProgressPrinter, format_elapsed
 from rtune_fashion.results import (
     OK_STATES,
     SETTINGS_FILE,
@@ -50,10 +52,13 @@ TrialFunction = Callable[..., None]  # (config, *, data, max_epochs, seed) -> No
 BEST_MODEL_FILE = "best_model.keras"
 # Settings a resumed experiment must keep: they define the search (resources, retries and paths may change).
 RESUME_FIXED = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "seed", "train_size", "val_size",
-                "test_size")  # fmt: skip
-SMOKE_SUBSET = {"train": 1000, "val": 500, "test": 500}
+                "test_size", "space_values")  # fmt: skip
+# Settings that a time budget's plan may have chosen: a resume that leaves them unset takes the stored ones.
+PLANNED = ("num_samples", "train_size", "val_size", "space_values")
+FINAL_MODEL_CHOICES = ("auto", "retrain", "checkpoint")
+SMOKE_SUBSET = {"train": 600, "val": 300, "test": 300}
 SMOKE_MAX_EPOCHS = 2
-SMOKE_MAX_SAMPLES = 3
+SMOKE_MAX_SAMPLES = 2
 # Every Ray worker of an experiment: Keras imported without TensorFlow's C++ start-up lines (see quiet.py),
 # no deprecation chatter. A reused actor waits for the previous trial's thread to reach its next report
 # (at most one epoch) before taking a new trial; Ray's default of 2 s errors the new trial instead.
@@ -73,8 +78,9 @@ class ExperimentSettings:
     space: str
     searcher: str
     scheduler: str | None = None
-    num_samples: int | None = None  # None: 1 for the grid searcher (one pass over the grid), else 10
-    max_epochs: int = 10
+    # None: what a --time-budget affords (rtune_fashion.budget), else 1 pass for the grid searcher, else 10
+    num_samples: int | None = None
+    max_epochs: int | None = None  # None: 10 (2 with --smoke-test)
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
@@ -89,18 +95,31 @@ class ExperimentSettings:
     smoke_test: bool = False
     resume: bool = False
     max_failures: int = 1
-    retrain: bool = True
-    time_budget_s: float | None = None  # stop every trial after this many seconds of search, then retrain
+    retrain: bool = True  # False: no final model and no test evaluation
+    # auto: retrain the best config if it fits the time left, else use its checkpoint (None: auto; with
+    # --smoke-test, checkpoint: the cheapest final model)
+    final_model: str | None = None
+    # The whole experiment (start-up, search, final model) ends within this many seconds; None: no limit.
+    time_budget_s: float | None = None
+    # Values kept of some keys of the space (a budget's plan, or the smoke test's cheapest architecture);
+    # None: the space as defined. Stored in settings.json, so a resumed search sees the same space.
+    space_values: dict[str, list[Any]] | None = None
 
     def __post_init__(self) -> None:
-        if self.num_samples is None:
-            self.num_samples = 1 if self.searcher == "grid" else 10
+        # Values the user gives always win; the smoke test only fills what was left unset.
         if self.smoke_test:
-            self.train_size = min(self.train_size or SMOKE_SUBSET["train"], SMOKE_SUBSET["train"])
-            self.val_size = min(self.val_size or SMOKE_SUBSET["val"], SMOKE_SUBSET["val"])
-            self.test_size = min(self.test_size or SMOKE_SUBSET["test"], SMOKE_SUBSET["test"])
-            self.max_epochs = min(self.max_epochs, SMOKE_MAX_EPOCHS)
-            self.num_samples = min(self.num_samples, SMOKE_MAX_SAMPLES)
+            self.train_size = self.train_size or SMOKE_SUBSET["train"]
+            self.val_size = self.val_size or SMOKE_SUBSET["val"]
+            self.test_size = self.test_size or SMOKE_SUBSET["test"]
+            self.max_epochs = self.max_epochs or SMOKE_MAX_EPOCHS
+            self.num_samples = self.num_samples or SMOKE_MAX_SAMPLES
+            # One trial at a time: one worker process to start (seconds of imports each), any machine's speed.
+            self.max_concurrent = self.max_concurrent or 1
+            self.final_model = self.final_model or "checkpoint"
+        self.final_model = self.final_model or "auto"
+        self.max_epochs = 10 if self.max_epochs is None else self.max_epochs
+        if self.num_samples is None and (self.searcher == "grid" or self.time_budget_s is None):
+            self.num_samples = 1 if self.searcher == "grid" else 10
         if self.name is None:
             self.name = f"{self.space}_{self.searcher}" + ("_smoke" if self.smoke_test else "")
 
@@ -136,6 +155,8 @@ class ExperimentSettings:
         """
         positive_ints = {"num_samples": self.num_samples, "max_epochs": self.max_epochs}
         for name, value in positive_ints.items():
+            if value is None and name == "num_samples":  # chosen by the time budget's plan
+                continue
             if not isinstance(value, int) or value < 1:
                 raise ExperimentError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}.")
         if not self.cpus_per_trial > 0:
@@ -149,6 +170,10 @@ class ExperimentSettings:
             )
         if self.max_concurrent is not None and self.max_concurrent < 1:
             raise ExperimentError(f"--max-concurrent must be a positive integer, got {self.max_concurrent!r}.")
+        if self.final_model not in FINAL_MODEL_CHOICES:
+            raise ExperimentError(
+                f"--final-model must be one of {', '.join(FINAL_MODEL_CHOICES)}, got {self.final_model!r}."
+            )
         if self.time_budget_s is not None and not self.time_budget_s > 0:
             raise ExperimentError(f"--time-budget must be a positive number of seconds, got {self.time_budget_s!r}.")
         if self.max_failures < -1:
@@ -203,8 +228,8 @@ def _trial_dirname(trial: Any) -> str:
 # Retraining the best config (on a Ray worker, with the trial's resources)
 
 
-def _retrain(config: dict[str, Any], data: Dataset, epochs: int, seed: int, cpus: float, gpus: float,
-             schedule_epochs: int) -> dict:  # fmt: skip
+def _retrain(config: dict[str, Any], data: Dataset, epochs: int, seed: int, schedule_epochs: int, cpus: float,
+             gpus: float) -> dict:  # fmt: skip
     """Train ``config`` from scratch for ``epochs`` (a learning-rate schedule spans ``schedule_epochs``, as in
     the search), then evaluate it once on val and test; the metrics and the saved model's bytes."""
     from rtune_fashion import devices
@@ -212,9 +237,7 @@ def _retrain(config: dict[str, Any], data: Dataset, epochs: int, seed: int, cpus
 
     devices.configure(cpus, gpus)
     model, outcome = train_and_test(config, data, epochs=epochs, seed=seed, schedule_epochs=schedule_epochs)
-    with tempfile.TemporaryDirectory() as directory:
-        model.save(Path(directory) / BEST_MODEL_FILE)
-        outcome["model_bytes"] = (Path(directory) / BEST_MODEL_FILE).read_bytes()
+    outcome["model_bytes"] = _model_bytes(model)
     return outcome
 
 
@@ -223,10 +246,19 @@ def _retrain(config: dict[str, Any], data: Dataset, epochs: int, seed: int, cpus
 
 
 def prepare(settings: ExperimentSettings) -> tuple[SearchSpace, SearchPlan]:
-    """Every check that needs no Ray and no data: settings, space, searcher pairing."""
+    """Every check that needs no Ray and no data: settings, space, searcher pairing.
+
+    The space is the named one restricted to ``settings.space_values`` (the smoke test's cheapest
+    architecture when none are given).
+    """
     settings.check()
     space = get_space(settings.space)
     validate_search_space(space)
+    if settings.smoke_test and settings.space_values is None:
+        settings.space_values = budget.cheapest_values(space)
+    if settings.space_values:
+        space = space.restricted(settings.space_values)
+        validate_search_space(space)
     plan = make_search(settings.searcher, settings.scheduler, space, max_epochs=settings.max_epochs,
                        seed=settings.seed, max_concurrent=settings.max_concurrent)  # fmt: skip
     return space, plan
@@ -249,6 +281,9 @@ def _check_experiment_dir(settings: ExperimentSettings, trainable: TrialFunction
         )
     if settings.resume:
         stored = _read_stored(storage.local_copy(settings.experiment_uri))
+        for key in PLANNED:
+            if getattr(settings, key) is None:
+                setattr(settings, key, stored["settings"].get(key))
         _check_same_search(settings, stored, trainable)
         if stored.get("trainable_options", {}) != options:
             raise ExperimentError(
@@ -313,13 +348,13 @@ def _check_same_search(settings: ExperimentSettings, stored: dict[str, Any], tra
 
 
 def _interrupted(results: tune.ResultGrid, settings: ExperimentSettings, space: SearchSpace,
-                 fit_time: float) -> bool:  # fmt: skip
+                 fit_time: float, search_budget: float | None) -> bool:  # fmt: skip
     """Whether Tune returned early (Ctrl+C / SIGTERM): trials left unfinished, or fewer than asked for.
 
-    A search whose ``Tuner.fit`` lasted its ``--time-budget`` ended as asked, whatever it left unfinished
+    A search whose ``Tuner.fit`` lasted its time budget ended as asked, whatever it left unfinished
     (Tune's clock starts inside ``fit``, so the fit cannot be shorter than the budget when it ran out).
     """
-    if settings.time_budget_s is not None and fit_time >= settings.time_budget_s:
+    if search_budget is not None and fit_time >= search_budget:
         return False
     unfinished = len(results) - results.num_terminated - results.num_errors
     too_few = not space.is_grid and len(results) < int(settings.num_samples or 0)
@@ -334,6 +369,9 @@ def _make_tuner(
     trial_fn: TrialFunction,
     echo: Callable[[str], None],
     options: dict[str, Any],
+    *,
+    search_budget: float | None = None,
+    deadline: float | None = None,
 ) -> tune.Tuner:
     """A new Tuner, or the interrupted one restored (Tune keeps the space, searcher and trial states)."""
     trainable = tune.with_resources(
@@ -354,7 +392,7 @@ def _make_tuner(
             scheduler=plan.scheduler,
             num_samples=settings.num_samples,
             max_concurrent_trials=concurrency,
-            time_budget_s=settings.time_budget_s,
+            time_budget_s=search_budget,
             reuse_actors=True,
             trial_dirname_creator=_trial_dirname,
         ),
@@ -364,24 +402,34 @@ def _make_tuner(
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # forces a state snapshot per checkpoint
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             verbose=0,  # Tune's tables are too wide to read; ProgressPrinter prints short lines instead
-            callbacks=[ProgressPrinter(echo, settings.max_epochs)],
+            callbacks=[ProgressPrinter(echo, settings.max_epochs, deadline=deadline)],
         ),
     )
 
 
-def _retrain_best(settings: ExperimentSettings, best: dict[str, Any], data: Dataset) -> dict[str, Any]:
-    """Retrain on a Ray worker (a GPU node on a cluster) and save the model here.
-
-    It runs alone after the search, so a CPU-only retraining takes every CPU of the largest node rather
-    than one trial's share; with GPUs it takes one trial's resources.
-    """
+def _final_resources(settings: ExperimentSettings) -> tuple[float, float]:
+    """(CPUs, GPUs) of the final model's task. It runs alone after the search, so without GPUs it takes
+    every CPU of the largest node rather than one trial's share; with GPUs, one trial's resources."""
     cpus = settings.cpus_per_trial
     if settings.gpus_per_trial == 0:
         cpus = max(cpus, _largest_node("CPU"))
-    retrain = ray.remote(_retrain).options(num_cpus=cpus, num_gpus=settings.gpus_per_trial)
+    return cpus, settings.gpus_per_trial
+
+
+def _run_final_step(settings: ExperimentSettings, function: Callable[..., dict], *args: Any) -> dict:
+    """``function(*args, cpus, gpus)`` with the final model's resources: in this process when Ray runs only
+    here without GPUs (the search is over, the machine is free, and this process has Keras loaded already:
+    a new worker would import it again, 10 s on a slow machine), else as a Ray task (a GPU node)."""
+    cpus, gpus = _final_resources(settings)
+    if settings.address is None and not os.environ.get("RAY_ADDRESS") and gpus == 0:
+        return function(*args, cpus, gpus)
+    return ray.get(ray.remote(function).options(num_cpus=cpus, num_gpus=gpus).remote(*args, cpus, gpus))
+
+
+def _retrain_best(settings: ExperimentSettings, best: dict[str, Any], data: Dataset) -> dict[str, Any]:
+    """Retrain the best config (see :func:`_run_final_step`) and save the model."""
     seed = trial_seed(settings.seed, best["raw_config"])  # the winning trial's own seed
-    outcome = ray.get(retrain.remote(best["raw_config"], data, best["epochs"], seed, cpus, settings.gpus_per_trial,
-                                     settings.max_epochs))  # fmt: skip
+    outcome = _run_final_step(settings, _retrain, best["raw_config"], data, best["epochs"], seed, settings.max_epochs)
     write_atomic(settings.experiment_dir / BEST_MODEL_FILE, outcome.pop("model_bytes"))
     return outcome
 
@@ -398,19 +446,31 @@ def run_experiment(
 
     ``trainable`` replaces :func:`train_trial` (same reporting contract), for example to train on another
     dataset or to cross-validate (:func:`rtune_fashion.crossval.train_cv`). ``data`` replaces Fashion-MNIST
-    (it travels to the trials through the object store); the best config is retrained and tested only
-    when it is an image :class:`Dataset` with a test split. ``trainable_options`` are passed to every
-    trial as keyword arguments (stored in settings.json).
+    (it travels to the trials through the object store); a final model is made and tested only when it is
+    an image :class:`Dataset` with a test split. ``trainable_options`` are passed to every trial as keyword
+    arguments (stored in settings.json).
+
+    With ``settings.time_budget_s`` the whole run ends within the budget: a new search of an image dataset
+    is first fitted to this machine (:mod:`rtune_fashion.budget`: training subset, trials, space values),
+    the search gets what is left after the final model's share, and the final model is the best config
+    retrained when its measured training time fits in what is left, else the best trial's own checkpoint.
 
     Raises:
         RtuneError (a subclass of it): bad settings, space, searcher pairing, data, storage or resources
-            (before Ray starts where possible), or a search in which every trial failed.
+            (before Ray starts where possible), a budget too short for one epoch (before the search when
+            the measurement shows it, else after it, with nothing lost), or a search in which every trial
+            failed.
     """
     started = time.time()
-    space, plan = prepare(settings)
+    quiet.quiet_tune_driver()
+    space, search = prepare(settings)
     _check_experiment_dir(settings, trainable, trainable_options or {})
+    planning = _fits_to_budget(settings, data, trainable)
     if data is None:
-        data = load_fashion_mnist(settings.data_dir, subset=settings.subset(), subset_seed=settings.seed)
+        sizes = settings.subset()
+        if planning:  # the plan chooses the training and validation subsets after measuring
+            sizes = {"test": settings.test_size} if settings.test_size else None
+        data = load_fashion_mnist(settings.data_dir, subset=sizes, subset_seed=settings.seed)
     experiment_dir = settings.experiment_dir
 
     # Save Tune's experiment state (what --resume restores) at most every second instead of Ray's
@@ -422,34 +482,45 @@ def run_experiment(
     try:
         _check_gpu_request(settings.gpus_per_trial)
         _check_cluster_storage(settings, echo)
+        plan = None
+        if planning:
+            plan, data = _fit_to_budget(settings, space, data, started, echo)
+            space, search = prepare(settings)
         experiment_dir.mkdir(parents=True, exist_ok=True)
         if not settings.resume:
             stored = {
                 "started_at": started,
                 "settings": dataclasses.asdict(settings),
-                "space_fingerprint": fingerprint(space),
+                "space_fingerprint": fingerprint(get_space(settings.space)),
                 "trainable": _qualified_name(trainable),
                 "trainable_options": trainable_options or {},
+                "plan": plan.to_dict() if plan else None,
             }
             write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(stored, indent=2))
             _publish(settings, SETTINGS_FILE)
-        echo(f"{'Resuming' if settings.resume else 'Searching'} {space.name} with {plan.searcher} + "
-             f"{plan.scheduler_name}: {settings.num_samples} trials of up to {settings.max_epochs} epochs, "
+        makes_final = settings.retrain and isinstance(data, Dataset) and len(data.y_test) > 0
+        deadline, search_budget = _deadlines(settings, started, plan, makes_final)
+        echo(f"{'Resuming' if settings.resume else 'Searching'} {space.name} with {search.searcher} + "
+             f"{search.scheduler_name}: {settings.num_samples} trials of up to {settings.max_epochs} epochs, "
              f"{settings.cpus_per_trial:g} CPU and {settings.gpus_per_trial:g} GPU per trial.")
+        if deadline is not None:
+            echo(f"Time budget {format_elapsed(settings.time_budget_s).strip()}: the search ends by "
+                 f"{_clock(time.time() + search_budget)}, the whole run by {_clock(deadline)}.")
         echo(f"Watch it: tensorboard --logdir {settings.experiment_uri}   |   rtune report {settings.experiment_uri}")
-        tuner = _make_tuner(settings, space, plan, data, trainable, echo, trainable_options or {})
+        tuner = _make_tuner(settings, space, search, data, trainable, echo, trainable_options or {},
+                            search_budget=search_budget, deadline=deadline)  # fmt: skip
         fit_started = time.time()
         results = tuner.fit()
         search_time = time.time() - started
-        interrupted = _interrupted(results, settings, space, time.time() - fit_started)
+        interrupted = _interrupted(results, settings, space, time.time() - fit_started, search_budget)
         record = load_experiment(storage.local_copy(settings.experiment_uri), search_done=not interrupted)
         write_trials_csv(record)
         _publish(settings, TRIALS_FILE)
         if interrupted:
             raise ExperimentInterrupted(settings.experiment_uri)
-        summary = _summarise(settings, space, plan.scheduler_name, record, search_time)
-        if settings.retrain and summary["best"] is not None and isinstance(data, Dataset) and len(data.y_test):
-            summary["retrained"] = _retrain_best(settings, summary["best"], data)
+        summary = _summarise(settings, space, search.scheduler_name, record, search_time, plan)
+        if makes_final and summary["best"] is not None:
+            summary["final_model"] = _final_model(settings, summary["best"], data, results, deadline)
         summary["wall_time_s"] = time.time() - started
         write_atomic(experiment_dir / SUMMARY_FILE, json.dumps(summary, indent=2, default=str))
         _publish(settings, SUMMARY_FILE, BEST_MODEL_FILE)
@@ -459,12 +530,130 @@ def run_experiment(
             ray.shutdown()
 
 
+# ---------------------------------------------------------------------------------------------------
+# Time budget
+
+
+def _fits_to_budget(settings: ExperimentSettings, data: Any, trainable: TrialFunction) -> bool:
+    """Whether this run is fitted to its budget before searching: a new, non-smoke search with a budget,
+    of the built-in image data (or an image Dataset) with rtune's own trainable."""
+    image_data = data is None or isinstance(data, Dataset)
+    return (settings.time_budget_s is not None and not settings.resume and not settings.smoke_test
+            and image_data and trainable is train_trial)  # fmt: skip
+
+
+def _slots(settings: ExperimentSettings) -> int:
+    """Trials that can run at once on the Ray cluster as it is now."""
+    resources = ray.cluster_resources()
+    slots = int(resources.get("CPU", 1) // settings.cpus_per_trial) or 1
+    if settings.gpus_per_trial > 0:
+        slots = min(slots, int(resources.get("GPU", 0) // settings.gpus_per_trial) or 1)
+    return min(slots, settings.max_concurrent or slots)
+
+
+def _fit_to_budget(settings: ExperimentSettings, space: SearchSpace, data: Dataset, started: float,
+                   echo: Callable[[str], None]) -> tuple[budget.Plan, Dataset]:  # fmt: skip
+    """Measure this machine on the space's typical config, choose what the budget affords, and apply it to
+    ``settings`` (subsets, trials, space values); the plan and the data subset it chose."""
+    typical = budget.typical_config(space, data.input_shape, data.num_classes, seed=settings.seed)
+    n_train, n_val = (min(budget.PROBE_SIZES[s], len(getattr(data, f"y_{s}"))) for s in ("train", "val"))
+    probe = Dataset(data.x_train[:n_train], data.y_train[:n_train], data.x_val[:n_val], data.y_val[:n_val],
+                    data.x_test[:0], data.y_test[:0], class_names=data.class_names)  # fmt: skip
+    echo(f"Measuring this machine: 2 epochs of {space.name}'s typical config on {n_train} images ...")
+    measure = ray.remote(budget.measure_speed).options(num_cpus=settings.cpus_per_trial,
+                                                       num_gpus=settings.gpus_per_trial)  # fmt: skip
+    speed = ray.get(measure.remote(typical, probe, settings.cpus_per_trial, settings.gpus_per_trial))
+    request = budget.Request(
+        budget_s=float(settings.time_budget_s or 0), elapsed_s=time.time() - started, max_epochs=settings.max_epochs,
+        slots=_slots(settings), full_train=len(data.y_train), full_val=len(data.y_val),
+        train_size=settings.train_size, val_size=settings.val_size, num_samples=settings.num_samples,
+    )  # fmt: skip
+    plan, fitted = budget.make_plan(request, space, speed, data.input_shape, data.num_classes, seed=settings.seed)
+    settings.train_size, settings.val_size, settings.num_samples = plan.train_size, plan.val_size, plan.num_samples
+    if plan.dropped:
+        settings.space_values = {**(settings.space_values or {}),
+                                 **{key: fitted.values_of(key) for key in plan.dropped}}  # fmt: skip
+    echo(budget.describe_plan(plan, settings.cpus_per_trial, settings.gpus_per_trial))
+    return plan, data.subset({"train": plan.train_size, "val": plan.val_size}, seed=settings.seed)
+
+
+def _deadlines(settings: ExperimentSettings, started: float, plan: budget.Plan | None,
+               makes_final: bool) -> tuple[float | None, float | None]:  # fmt: skip
+    """(when the whole run must end, the search's own time budget in seconds); (None, None) without a budget.
+
+    The final model's share is the plan's reserve, or :data:`budget.FINAL_SHARE` of the budget when no plan
+    was made (a resumed search gets its whole budget again, as Tune does)."""
+    if settings.time_budget_s is None:
+        return None, None
+    deadline = time.time() + settings.time_budget_s if settings.resume else started + settings.time_budget_s
+    reserve = 0.0
+    if makes_final:
+        reserve = plan.final_reserve_s if plan else budget.FINAL_SHARE * settings.time_budget_s
+    return deadline, max(1.0, deadline - reserve - time.time())
+
+
+def _clock(timestamp: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(timestamp))
+
+
+# ---------------------------------------------------------------------------------------------------
+# The final model: the best config retrained, or the best trial's checkpoint
+
+
+def _final_model(settings: ExperimentSettings, best: dict[str, Any], data: Dataset, results: tune.ResultGrid,
+                 deadline: float | None) -> dict[str, Any]:  # fmt: skip
+    """The final model, made as ``settings.final_model`` says: ``retrain`` the best config from scratch,
+    take the best trial's last ``checkpoint`` (as Keras Tuner's ``get_best_models``), or ``auto``: retrain
+    when the trial's measured training time fits before ``deadline`` (always without one), else the
+    checkpoint. The test set is read once either way; the model is saved as best_model.keras."""
+    needed = best["trial_time_s"]
+    left = math.inf if deadline is None else deadline - time.time()
+    if settings.final_model == "retrain" or (settings.final_model == "auto" and needed <= left):
+        outcome = _retrain_best(settings, best, data)
+        why = "--final-model retrain" if settings.final_model == "retrain" else (
+            f"its trial trained for {needed:.0f} s" + ("" if deadline is None else f"; {left:.0f} s were left"))
+        outcome.update(source="retrained", why=why)
+        return outcome
+    checkpoint = next((r.checkpoint for r in results if r.metrics.get("trial_id") == best["trial_id"]), None)
+    if checkpoint is None:
+        raise ExperimentError(f"The best trial {best['trial_id']} has no checkpoint to make the final model from.")
+    batch_size = int(cfg.get(best["raw_config"], "batch_size"))
+    outcome = _run_final_step(settings, _evaluate_checkpoint, checkpoint, data, batch_size)
+    write_atomic(settings.experiment_dir / BEST_MODEL_FILE, outcome.pop("model_bytes"))
+    why = "--final-model checkpoint" if settings.final_model == "checkpoint" else (
+        f"retraining would take about {needed:.0f} s; {max(left, 0):.0f} s were left")
+    outcome.update(source="checkpoint", train_accuracy=best["last_accuracy"], why=why)
+    return outcome
+
+
+def _model_bytes(model: Any) -> bytes:
+    with tempfile.TemporaryDirectory() as directory:
+        model.save(Path(directory) / BEST_MODEL_FILE)
+        return (Path(directory) / BEST_MODEL_FILE).read_bytes()
+
+
+def _evaluate_checkpoint(checkpoint: tune.Checkpoint, data: Dataset, batch_size: int, cpus: float,
+                         gpus: float) -> dict[str, Any]:  # fmt: skip
+    """The checkpoint's model evaluated once on val and test; its metrics and the saved model's bytes."""
+    from rtune_fashion import devices
+    from rtune_fashion.trainable import load_checkpoint
+    from rtune_fashion.training import evaluate
+
+    devices.configure(cpus, gpus)
+    model, state = load_checkpoint(checkpoint)
+    _, val_accuracy = evaluate(model, data.x_val, data.y_val, batch_size)
+    _, test_accuracy = evaluate(model, data.x_test, data.y_test, batch_size)  # the one look at the test set
+    return {"epochs": int(state["epoch"]), "val_accuracy": val_accuracy, "test_accuracy": test_accuracy,
+            "model_bytes": _model_bytes(model)}  # fmt: skip
+
+
 def _summarise(
     settings: ExperimentSettings,
     space: SearchSpace,
     scheduler: str,
     record: ExperimentRecord,
     search_time: float,
+    plan: budget.Plan | None = None,
 ) -> dict[str, Any]:
     trial = record.best()
     best = None
@@ -473,16 +662,14 @@ def _summarise(
             "trial_id": trial.trial_id,
             "val_accuracy": trial.best_val_accuracy,  # the best epoch's: biased upwards by the max
             "last_val_accuracy": trial.last_val_accuracy,
+            "last_accuracy": float(trial.history[-1].get("accuracy", math.nan)),
             "epochs": trial.epochs,
+            "trial_time_s": sum(float(row.get("epoch_time_s", 0.0)) for row in trial.history),
             "config": trial.effective_config,
             "raw_config": trial.config,
         }
     elif record.trials:
-        errors = "; ".join(sorted({t.error for t in record.trials if t.error}))[:1000]
-        raise ExperimentError(
-            f"Every trial of {settings.name} failed, so there is no best model. Errors: {errors}. "
-            f"Details: the error.txt files under {settings.experiment_uri}."
-        )
+        raise _no_result_error(settings, record, plan)
     counts = record.counts()
     return {
         "name": settings.name,
@@ -505,9 +692,29 @@ def _summarise(
             if t.state not in OK_STATES
         ],
         "search_time_s": search_time,
+        "time_budget_s": settings.time_budget_s,
+        "plan": plan.to_dict() if plan else None,
         "settings": dataclasses.asdict(settings),
         "versions": _versions(),
     }
+
+
+def _no_result_error(settings: ExperimentSettings, record: ExperimentRecord,
+                     plan: budget.Plan | None) -> ExperimentError:  # fmt: skip
+    """Why a search ended without a single reported epoch: every trial failed, or the budget ran out first."""
+    errors = "; ".join(sorted({t.error for t in record.trials if t.error}))[:1000]
+    if errors:
+        return ExperimentError(
+            f"Every trial of {settings.name} failed, so there is no best model. Errors: {errors}. "
+            f"Details: the error.txt files under {settings.experiment_uri}."
+        )
+    measured = (f"; this machine's first epoch of the space's cheapest config was predicted at "
+                f"{plan.cheapest_first_epoch_s:.0f} s from a measurement" if plan else "")  # fmt: skip
+    return ExperimentError(
+        f"The time budget ({settings.time_budget_s:g} s) ended before any of the {len(record.trials)} trial(s) "
+        f"finished its first epoch{measured}. Nothing is lost: rtune resume {settings.experiment_uri} continues "
+        "them with the budget again; or start anew with a larger --time-budget or a smaller --train-size."
+    )
 
 
 def _versions() -> dict[str, str]:

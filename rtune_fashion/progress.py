@@ -37,12 +37,15 @@ class ProgressPrinter(Callback):
         echo: where lines go (``print`` in the CLI; a list's ``append`` in tests).
         max_epochs: a trial that ends before this many epochs was stopped early.
         interval_s: seconds between status lines while nothing ends.
+        deadline: when the whole run must end (``time.time()``); status lines then end with the time left.
     """
 
-    def __init__(self, echo: Callable[[str], None], max_epochs: int, interval_s: float = DEFAULT_INTERVAL_S):
+    def __init__(self, echo: Callable[[str], None], max_epochs: int, interval_s: float = DEFAULT_INTERVAL_S,
+                 deadline: float | None = None):  # fmt: skip
         self._echo = echo
         self._max_epochs = max_epochs
         self._interval_s = interval_s
+        self._deadline = deadline
         self._reset()
 
     def _reset(self) -> None:
@@ -61,6 +64,7 @@ class ProgressPrinter(Callback):
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
         self._echo = print
+        self._deadline = None  # a resumed run's deadline is not this one's
         self._reset()
 
     # -- Tune's hooks ------------------------------------------------------------------------------
@@ -127,7 +131,10 @@ class ProgressPrinter(Callback):
     def _status(self, trials: list) -> None:
         self._last_status = time.monotonic()
         self._last_text = self.status_line(trials)
-        self._line(self._last_text)
+        left = ""
+        if self._deadline is not None:
+            left = f" | {format_elapsed(max(0.0, self._deadline - time.time())).strip()} left"
+        self._line(self._last_text + left)
 
     def _line(self, text: str) -> None:
         self._echo(f"[{format_elapsed(time.monotonic() - self._started)}] {text}")

@@ -57,3 +57,10 @@ def setup_worker() -> None:
         # A reused actor builds a new model per trial, so TensorFlow traces a new train step each time and
         # warns about "excessive retracing" from the sixth trial on: expected here, not a user's problem.
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
+
+
+def quiet_tune_driver() -> None:
+    """No warning per trial that has not reported yet when Tune's results are read (a search interrupted or
+    out of time before a trial's first epoch): that is a state rtune reports itself, not a fault."""
+    if os.environ.get(SHOW_LOGS_VARIABLE) != "1":
+        logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)

@@ -34,6 +34,7 @@ from rtune_fashion.results import (
     SUMMARY_FILE,
     TRIALS_FILE,
     ExperimentRecord,
+    final_model_line,
     load_experiment,
     read_json,
     write_trials_csv,
@@ -172,10 +173,9 @@ def best_trial_text(record: ExperimentRecord) -> list[str]:
     lines = [f"Best trial {best.trial_id} ({STATE_LABELS[best.state]}): best {METRIC} "
              f"{best.best_val_accuracy:.4f} at epoch {epoch.get('epoch')} of {best.epochs} "
              f"(last {_accuracy(best.last_val_accuracy)})."]  # fmt: skip
-    retrained = (read_json(record.directory / SUMMARY_FILE) or {}).get("retrained")
-    if retrained:
-        lines.append(f"Retrained for {retrained['epochs']} epochs: val {retrained['val_accuracy']:.4f}, "
-                     f"test {retrained['test_accuracy']:.4f}.")  # fmt: skip
+    final = (read_json(record.directory / SUMMARY_FILE) or {}).get("final_model")
+    if final:
+        lines.append(final_model_line(final) + ".")
     config = best.effective_config
     lines.append("Configuration: " + ", ".join(f"{k}={short_value(v)}" for k, v in config.items()))
     try:

@@ -181,6 +181,9 @@ def load_experiment(directory: str | Path, *, search_done: bool | None = None) -
     """
     from ray.tune import ExperimentAnalysis
 
+    from rtune_fashion.quiet import quiet_tune_driver
+
+    quiet_tune_driver()
     directory = Path(directory).expanduser().resolve()
     if not directory.is_dir():
         raise ExperimentError(f"{directory} is not a directory. Fix: give an experiment directory <storage>/<name>.")
@@ -226,6 +229,15 @@ def trials_table(record: ExperimentRecord) -> list[dict[str, Any]]:
         }
         for t in record.trials
     ]
+
+
+def final_model_line(final: dict[str, Any]) -> str:
+    """One line on the final model of summary.json: how it was made and its accuracies."""
+    how = (f"Retrained for {final['epochs']} epochs" if final.get("source", "retrained") == "retrained"
+           else f"The best trial's checkpoint (epoch {final['epochs']}; {final.get('why', '')})")  # fmt: skip
+    train = final.get("train_accuracy")
+    train_text = f"train {train:.4f}, " if isinstance(train, int | float) and math.isfinite(train) else ""
+    return f"{how}: {train_text}val {final['val_accuracy']:.4f}, test {final['test_accuracy']:.4f}"
 
 
 def write_trials_csv(record: ExperimentRecord) -> Path:

@@ -57,7 +57,8 @@ def _save_checkpoint(directory: Path, model: keras.Model, state: dict[str, float
     (directory / STATE_FILE).write_text(json.dumps(state))
 
 
-def _load_checkpoint(checkpoint: tune.Checkpoint) -> tuple[keras.Model, dict[str, float]]:
+def load_checkpoint(checkpoint: tune.Checkpoint) -> tuple[keras.Model, dict[str, float]]:
+    """The model and state (epoch, running best) saved by a trial's report."""
     with checkpoint.as_directory() as directory:
         model = keras.models.load_model(Path(directory) / MODEL_FILE)
         state = json.loads((Path(directory) / STATE_FILE).read_text())
@@ -74,7 +75,7 @@ def train_trial(config: dict[str, Any], *, data: Dataset, max_epochs: int, seed:
     checkpoint = tune.get_checkpoint()
     base_seed = trial_seed(seed, config)
     if checkpoint is not None:
-        model, state = _load_checkpoint(checkpoint)
+        model, state = load_checkpoint(checkpoint)
         keras.utils.set_random_seed(base_seed + int(state["epoch"]))
     else:
         keras.utils.set_random_seed(base_seed)

@@ -27,15 +27,29 @@ def small_data() -> Dataset:
     return load_fashion_mnist(subset=SMALL)
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    """Real Ray with 2 CPUs, started once for the module that asks for it."""
+def ensure_ray():
+    """Real Ray with 2 CPUs in this process, started on first use and shared by every test after it (each
+    start costs seconds on a slow machine). A test that needs its own cluster shuts it down first."""
     import ray
 
     from rtune_fashion.experiment import WORKER_RUNTIME_ENV
 
-    ray.init(num_cpus=2, include_dashboard=False, runtime_env=WORKER_RUNTIME_ENV, logging_level="ERROR")
-    yield ray
+    if not ray.is_initialized():
+        ray.init(num_cpus=2, include_dashboard=False, runtime_env=WORKER_RUNTIME_ENV, logging_level="ERROR")
+    return ray
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    """The shared local Ray (see :func:`ensure_ray`)."""
+    return ensure_ray()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _ray_stopped_at_the_end():
+    yield
+    import ray
+
     ray.shutdown()
 
 

@@ -60,3 +60,13 @@ def assert_continued_from_checkpoint(trial: str, epochs: list[int], max_epochs: 
     assert sorted(set(epochs)) == list(range(1, max_epochs + 1)), (trial, epochs)
     assert epochs.count(1) == 1, (trial, epochs)
     assert len(epochs) - len(set(epochs)) <= 1, (trial, epochs)
+
+
+def waits_before_reporting(config: dict, **kwargs) -> None:
+    """``train_trial`` after 60 s of waiting: a trial whose first epoch outlasts a short time budget."""
+    from rtune_fashion.trainable import train_trial
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        time.sleep(0.1)
+    train_trial(config, **kwargs)

@@ -39,7 +39,9 @@ def _fails(capsys, argv: list[str], message: str) -> str:
         (["--searcher", "tpe"], "argument --searcher: invalid choice: 'tpe'"),
         (["--scheduler", "bohb"], "Searcher 'hyperopt' cannot run with scheduler 'bohb'"),
         (["--max-failures", "-2"], "--max-failures must be -1 (retry forever) or more, got -2"),
-        (["--time-budget", "0"], "argument --time-budget: must be a number above 0, got '0'"),
+        (["--time-budget", "0"], "argument --time-budget: must be a number of seconds above 0, or none, got '0'"),
+        (["--time-budget", "soon"], "argument --time-budget: must be a number of seconds above 0, or none, got 'soon'"),
+        (["--final-model", "best"], "argument --final-model: invalid choice: 'best'"),
     ],
 )
 def test_bad_run_flags(capsys, tmp_path: Path, flags: list[str], message: str) -> None:
@@ -70,14 +72,38 @@ def test_resume_without_an_experiment(capsys, tmp_path: Path) -> None:
     _fails(capsys, ["resume", str(tmp_path / "nothing")], "is not an rtune experiment directory")
 
 
-def test_grid_searcher_makes_one_pass_by_default() -> None:
+def _settings(argv: list[str], script_defaults: dict | None = None):
     from rtune_fashion.cli import add_experiment_arguments, settings_from_args
 
     parser = argparse.ArgumentParser()
-    add_experiment_arguments(parser, {})
-    grid = settings_from_args(parser.parse_args(["--space", "mlp_grid", "--searcher", "grid"]))
-    other = settings_from_args(parser.parse_args(["--space", "mlp_hyperas", "--searcher", "optuna"]))
+    add_experiment_arguments(parser, script_defaults or {})
+    return settings_from_args(parser.parse_args(argv), script_defaults)
+
+
+def test_grid_searcher_makes_one_pass_by_default() -> None:
+    grid = _settings(["--space", "mlp_grid", "--searcher", "grid"])
+    other = _settings(["--space", "mlp_hyperas", "--searcher", "optuna"])
     assert (grid.num_samples, other.num_samples) == (1, 10)
+
+
+MAIN_SCRIPT = {"space": "cnn_wide", "searcher": "bohb", "max_epochs": 9, "time_budget_s": 900}
+
+
+def test_a_script_s_budget_leaves_the_trial_count_to_the_plan_and_none_lifts_it() -> None:
+    settings = _settings([], MAIN_SCRIPT)
+    assert (settings.time_budget_s, settings.max_epochs, settings.num_samples) == (900, 9, None)
+    assert settings.train_size is None  # chosen by the plan after measuring
+    assert _settings(["--time-budget", "none"], MAIN_SCRIPT).time_budget_s is None
+    assert _settings(["--time-budget", "none"], MAIN_SCRIPT).num_samples == 10
+
+
+def test_smoke_test_fills_only_what_the_user_left_unset() -> None:
+    smoke = _settings(["--smoke-test"], MAIN_SCRIPT)
+    assert (smoke.num_samples, smoke.max_epochs, smoke.train_size, smoke.val_size) == (2, 2, 600, 300)
+    assert (smoke.max_concurrent, smoke.final_model) == (1, "checkpoint")
+    assert smoke.time_budget_s is None  # the script's 15 minutes are for the real job
+    typed = _settings(["--smoke-test", "--num-samples", "6", "--max-epochs", "4", "--train-size", "2000"], MAIN_SCRIPT)
+    assert (typed.num_samples, typed.max_epochs, typed.train_size, typed.val_size) == (6, 4, 2000, 300)
 
 
 def test_describe_preset_prints_the_layer_table(capsys) -> None:
@@ -111,6 +137,7 @@ def test_describe_lists_keys_and_spaces(capsys) -> None:
         ({"gpus_per_trial": -1}, "--gpus-per-trial must be 0 or more, got -1"),
         ({"max_concurrent": 0}, "--max-concurrent must be a positive integer, got 0"),
         ({"time_budget_s": -5}, "--time-budget must be a positive number of seconds, got -5"),
+        ({"final_model": "best"}, "--final-model must be one of auto, retrain, checkpoint, got 'best'"),
     ],
 )
 def test_settings_are_checked_for_python_callers_too(changes: dict, message: str) -> None:

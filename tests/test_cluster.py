@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+import ray
 from ray.cluster_utils import Cluster
 
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
@@ -25,6 +26,7 @@ SMALL = {"train_size": 2000, "val_size": 300, "test_size": 300}
 
 
 def _cluster(*nodes: dict) -> tuple[Cluster, list]:
+    ray.shutdown()  # the tests' shared local Ray, if it runs: these runs must join the cluster instead
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
     workers = [cluster.add_node(**node) for node in nodes]
     cluster.wait_for_nodes()

@@ -121,7 +121,7 @@ def fails_when_wide(config: dict, **kwargs) -> None:
 
 def test_always_failing_config_is_an_errored_trial_and_the_search_completes(ray_local, tmp_path: Path) -> None:
     settings = ExperimentSettings(space="mlp_hyperas", searcher="random", num_samples=6, max_epochs=1, seed=3,
-                                  storage=str(tmp_path), max_failures=1, **SMALL)  # fmt: skip
+                                  storage=str(tmp_path), max_failures=1, final_model="checkpoint", **SMALL)  # fmt: skip
     summary = run_experiment(settings, trainable=fails_when_wide)
     trials = pd.read_csv(settings.experiment_dir / "trials.csv")
     failing = trials["config/units_1"] == 1024
@@ -130,8 +130,14 @@ def test_always_failing_config_is_an_errored_trial_and_the_search_completes(ray_
     assert set(trials.loc[~failing, "state"]) == {"FINISHED"}
     assert summary["trials"]["errored"] == failing.sum()
     assert all("simulated out-of-memory" in e["error"] for e in summary["errored_trials"])
-    assert summary["best"]["raw_config"]["units_1"] != 1024 and "retrained" in summary
+    assert summary["best"]["raw_config"]["units_1"] != 1024
     assert "error trial" in format_summary(summary) and "simulated out-of-memory" in format_summary(summary)
+    # The final model is the best trial's own checkpoint (--final-model checkpoint), tested once.
+    final = summary["final_model"]
+    assert final["source"] == "checkpoint" and final["epochs"] == summary["best"]["epochs"] == 1
+    assert final["val_accuracy"] == pytest.approx(summary["best"]["last_val_accuracy"], abs=1e-6)
+    assert 0 <= final["test_accuracy"] <= 1 and (settings.experiment_dir / "best_model.keras").stat().st_size > 0
+    assert "The best trial's checkpoint (epoch 1; --final-model checkpoint): train " in format_summary(summary)
 
 
 @pytest.mark.parametrize("searcher", ["hyperopt", "optuna", "bohb"])
