@@ -29,9 +29,9 @@ from ray.tune.search import sample
 
 from rtune_fashion import config as cfg
 from rtune_fashion.data import Dataset
-from rtune_fashion.errors import ExperimentError
+from rtune_fashion.errors import ExperimentError, RtuneError
 from rtune_fashion.models import forward_flops
-from rtune_fashion.spaces import SearchSpace
+from rtune_fashion.spaces import SearchSpace, is_grid
 
 TRAIN_SIZES = (48000, 24000, 12000, 6000, 3000)
 MIN_VAL_SIZE = 2000
@@ -43,6 +43,8 @@ COST_KEYS = ("num_layers", "units", "num_blocks", "convs_per_block", "filters", 
 EXPENSIVE_FACTOR = 3.0
 # Part of the budget the final model may take at most; beyond it the best trial's checkpoint is used.
 FINAL_SHARE = 0.25
+# Part of the budget the measurement may take before the run gives up (a task no node can start, say).
+MEASURE_SHARE = 0.3
 MAX_PLANNED_SAMPLES = 200
 PROBE_SIZES = {"train": 2048, "val": 1024}
 CONFIG_SAMPLES = 300
@@ -96,7 +98,7 @@ def sample_configs(space: SearchSpace, n: int = CONFIG_SAMPLES, seed: int = 0) -
     for _ in range(n):
         config = {}
         for key, value in space.params.items():
-            if isinstance(value, sample.Function):
+            if isinstance(value, sample.Function) or is_grid({key: value}):
                 continue
             config[key] = value.sample(random_state=rng) if isinstance(value, sample.Domain) else value
         configs.append(cfg.normalize(config))
@@ -168,13 +170,32 @@ class Request:
     train_size: int | None = None
     val_size: int | None = None
     num_samples: int | None = None
-    min_samples: int = 10  # the script's count: the floor when the plan chooses
+    min_samples: int = 10  # the floor of the trial count when the plan chooses it
+    early_stopping: bool = True  # ASHA or BOHB; False: every trial runs max_epochs (FIFO)
 
 
-def epochs_per_trial(max_epochs: int) -> float:
-    """Epochs an early-stopped trial runs on average (ASHA and BOHB with reduction factor 3 stop most
-    trials at their first rungs; measured 2.3-4.6 per trial at 10 epochs, docs/benchmarks.md)."""
-    return max(2.0, max_epochs / 3)
+def epochs_per_trial(max_epochs: int, early_stopping: bool = True) -> float:
+    """Epochs a trial runs on average: all of them without early stopping; with ASHA or BOHB (reduction
+    factor 3, most trials end at their first rungs; measured 2.3-4.6 per trial at 10 epochs,
+    docs/benchmarks.md) a third of them, at least 2."""
+    return float(max_epochs) if not early_stopping else max(2.0, max_epochs / 3)
+
+
+def final_reserve(speed: Speed, typical_flops: float, n_train: int, request: Request) -> float:
+    """Time kept for the final model: retraining the typical config for every epoch, at most a share of
+    the budget (beyond it the best trial's checkpoint is the final model)."""
+    return min(FINAL_SHARE * request.budget_s, speed.epoch_s(typical_flops, n_train, 0) * request.max_epochs)
+
+
+def final_model_source(choice: str, needed_s: float, left_s: float) -> tuple[str, str]:
+    """("retrained" or "checkpoint", why) for ``--final-model`` ``choice`` (auto, retrain, checkpoint), the
+    best trial's measured training time and the seconds left before the deadline (inf without one)."""
+    if choice != "auto":
+        return ("retrained" if choice == "retrain" else "checkpoint"), f"--final-model {choice}"
+    if needed_s <= left_s:
+        left = "" if math.isinf(left_s) else f"; {left_s:.0f} s were left"
+        return "retrained", f"its trial trained for {needed_s:.0f} s{left}"
+    return "checkpoint", f"retraining would take about {needed_s:.0f} s; {max(left_s, 0):.0f} s were left"
 
 
 def _val_size(request: Request, train_size: int) -> int:
@@ -194,33 +215,33 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
     """
     ranked = by_cost(sample_configs(space, seed=seed), input_shape, num_classes)
     cheapest_flops, (typical_flops, typical) = ranked[0][0], ranked[len(ranked) // 2]
-    per_trial = epochs_per_trial(request.max_epochs)
+    per_trial = epochs_per_trial(request.max_epochs, request.early_stopping)
     samples_target = request.num_samples or request.min_samples
     wanted = samples_target * per_trial
 
     def affordable(search_s: float, n_train: int) -> float:
         return search_s * request.slots / speed.epoch_s(typical_flops, n_train, _val_size(request, n_train))
 
-    sizes = [request.train_size] if request.train_size else [n for n in TRAIN_SIZES if n <= request.full_train]
-    sizes = sizes or [request.full_train]
+    if request.train_size:
+        sizes = [request.train_size]
+    else:  # all the data first, then the ladder's smaller subsets
+        sizes = [request.full_train, *(n for n in TRAIN_SIZES if n < request.full_train)]
     left = request.budget_s - request.elapsed_s
     train_size = sizes[-1]
     for n in sizes:
-        final = min(FINAL_SHARE * request.budget_s, speed.epoch_s(typical_flops, n, 0) * request.max_epochs)
-        if affordable(left - final, n) >= wanted:
+        if affordable(left - final_reserve(speed, typical_flops, n, request), n) >= wanted:
             train_size = n
             break
     val_size = _val_size(request, train_size)
-    final_reserve = min(FINAL_SHARE * request.budget_s,
-                        speed.epoch_s(typical_flops, train_size, 0) * request.max_epochs)  # fmt: skip
-    search_s = left - final_reserve
+    reserve = final_reserve(speed, typical_flops, train_size, request)
+    search_s = left - reserve
     cheapest_first = speed.first_epoch_extra_s + speed.epoch_s(cheapest_flops, train_size, val_size)
     if search_s < cheapest_first:
-        needed = request.elapsed_s + final_reserve + 3 * cheapest_first
+        needed = request.elapsed_s + reserve + 3 * cheapest_first
         raise ExperimentError(
             f"--time-budget {request.budget_s:g} s cannot fit a single epoch here: after {request.elapsed_s:.0f} s "
             f"of start-up, the cheapest config of {space.name!r} needs about {cheapest_first:.0f} s for its first "
-            f"epoch on {train_size} images (measured on this machine), and {final_reserve:.0f} s are kept for the "
+            f"epoch on {train_size} images (measured on this machine), and {reserve:.0f} s are kept for the "
             f"final model. Fix: --time-budget {math.ceil(needed / 10) * 10} or more, or a smaller --train-size."
         )
     typical_epoch = speed.epoch_s(typical_flops, train_size, val_size)
@@ -231,7 +252,7 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
     cap = EXPENSIVE_FACTOR * search_s * request.slots / (samples_target * per_trial)
     dropped = _too_expensive(space, typical, speed, cap, train_size, val_size, input_shape, num_classes)
     plan = Plan(
-        budget_s=request.budget_s, search_s=search_s, final_reserve_s=final_reserve, slots=request.slots,
+        budget_s=request.budget_s, search_s=search_s, final_reserve_s=reserve, slots=request.slots,
         train_size=train_size, val_size=val_size, num_samples=num_samples, epochs_wanted=wanted,
         typical_epoch_s=typical_epoch, cheapest_first_epoch_s=cheapest_first, dropped=dropped,
         speed={**dataclasses.asdict(speed), "typical_flops": typical_flops, "cheapest_flops": cheapest_flops},
@@ -247,16 +268,17 @@ def _too_expensive(space: SearchSpace, typical: dict[str, Any], speed: Speed, ca
     for key, domain in space.params.items():
         if cfg.split_key(key)[0] not in COST_KEYS or not isinstance(domain, sample.Categorical | sample.Integer):
             continue
-        values = space.values_of(key)
-        costs = []
-        for value in values:
+        costs: dict[Any, float] = {}
+        for value in space.values_of(key):
             try:
-                costs.append(speed.epoch_s(forward_flops({**typical, key: value}, input_shape, num_classes),
-                                           n_train, n_val))  # fmt: skip
-            except Exception:  # an impossible combination with the typical config: not this key's cost
-                costs.append(0.0)
-        cheapest = values[int(np.argmin(costs))]
-        too_slow = [v for v, c in zip(values, costs, strict=True) if c > cap_s and v != cheapest]
+                flops = forward_flops({**typical, key: value}, input_shape, num_classes)
+            except RtuneError:  # impossible with the typical config's other values: its cost is unknown, kept
+                continue
+            costs[value] = speed.epoch_s(flops, n_train, n_val)
+        if not costs:
+            continue
+        cheapest = min(costs, key=costs.__getitem__)
+        too_slow = [value for value, cost in costs.items() if cost > cap_s and value != cheapest]
         if too_slow:
             dropped[key] = too_slow
     return dropped

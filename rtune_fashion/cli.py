@@ -175,8 +175,9 @@ def format_summary(summary: dict[str, Any]) -> str:
                      f"(last epoch {best['last_val_accuracy']:.4f}) in {best['epochs']} epochs. Its configuration:")
         lines += [f"  {key} = {value}" for key, value in best["config"].items()]
         lines += ["", format_table(describe(best["raw_config"])), ""]
-    if summary.get("final_model"):
-        lines.append(final_model_line(summary["final_model"]))
+    final = summary.get("final_model") or summary.get("retrained")  # "retrained": summaries before issue 14
+    if final:
+        lines.append(final_model_line(final))
     lines.append(f"Wall time {summary['wall_time_s']:.0f} s (search {summary['search_time_s']:.0f} s). "
                  f"Results: {summary['experiment_dir']}")
     return "\n".join(lines)

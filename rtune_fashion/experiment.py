@@ -43,7 +43,7 @@ from rtune_fashion.results import (
     load_experiment,
     write_trials_csv,
 )
-from rtune_fashion.search import METRIC, MODE, SearchPlan, make_search
+from rtune_fashion.search import METRIC, MODE, SearchPlan, default_scheduler, make_search
 from rtune_fashion.spaces import SearchSpace, fingerprint, get_space
 from rtune_fashion.spaces import validate as validate_search_space
 from rtune_fashion.trainable import train_trial, trial_seed
@@ -52,9 +52,10 @@ TrialFunction = Callable[..., None]  # (config, *, data, max_epochs, seed) -> No
 BEST_MODEL_FILE = "best_model.keras"
 # Settings a resumed experiment must keep: they define the search (resources, retries and paths may change).
 RESUME_FIXED = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "seed", "train_size", "val_size",
-                "test_size", "space_values")  # fmt: skip
-# Settings that a time budget's plan may have chosen: a resume that leaves them unset takes the stored ones.
-PLANNED = ("num_samples", "train_size", "val_size", "space_values")
+                "test_size", "space_values", "time_budget_s")  # fmt: skip
+# Settings a time budget's plan may have chosen (and the budget, which Tune restores with its state): a
+# resume that leaves them unset takes the stored ones.
+PLANNED = ("num_samples", "train_size", "val_size", "space_values", "time_budget_s")
 FINAL_MODEL_CHOICES = ("auto", "retrain", "checkpoint")
 SMOKE_SUBSET = {"train": 600, "val": 300, "test": 300}
 SMOKE_MAX_EPOCHS = 2
@@ -254,7 +255,7 @@ def prepare(settings: ExperimentSettings) -> tuple[SearchSpace, SearchPlan]:
     settings.check()
     space = get_space(settings.space)
     validate_search_space(space)
-    if settings.smoke_test and settings.space_values is None:
+    if settings.smoke_test and settings.space_values is None and not settings.resume:
         settings.space_values = budget.cheapest_values(space)
     if settings.space_values:
         space = space.restricted(settings.space_values)
@@ -264,8 +265,10 @@ def prepare(settings: ExperimentSettings) -> tuple[SearchSpace, SearchPlan]:
     return space, plan
 
 
-def _check_experiment_dir(settings: ExperimentSettings, trainable: TrialFunction, options: dict[str, Any]) -> None:
-    """Refuse --resume without an experiment, and a new run over an existing one (nothing is touched)."""
+def _check_experiment_dir(settings: ExperimentSettings, trainable: TrialFunction,
+                          options: dict[str, Any]) -> dict[str, Any] | None:  # fmt: skip
+    """Refuse --resume without an experiment, and a new run over an existing one (nothing is touched); on
+    resume, fill the settings left unset from the stored ones and return what settings.json holds."""
     experiment_dir = settings.experiment_uri
     storage.check_writable(settings.storage)
     can_restore = tune.Tuner.can_restore(experiment_dir)
@@ -290,6 +293,8 @@ def _check_experiment_dir(settings: ExperimentSettings, trainable: TrialFunction
                 f"Cannot resume {settings.experiment_uri} with trainable options {options}: it was started with "
                 f"{stored.get('trainable_options', {})}. Fix: resume with the same options (for example --folds)."
             )
+        return stored
+    return None
 
 
 def _publish(settings: ExperimentSettings, *names: str) -> None:
@@ -416,22 +421,16 @@ def _final_resources(settings: ExperimentSettings) -> tuple[float, float]:
     return cpus, settings.gpus_per_trial
 
 
-def _run_final_step(settings: ExperimentSettings, function: Callable[..., dict], *args: Any) -> dict:
-    """``function(*args, cpus, gpus)`` with the final model's resources: in this process when Ray runs only
-    here without GPUs (the search is over, the machine is free, and this process has Keras loaded already:
-    a new worker would import it again, 10 s on a slow machine), else as a Ray task (a GPU node)."""
+def _run_final_step(settings: ExperimentSettings, in_driver: bool, function: Callable[..., dict],
+                    *args: Any) -> dict:  # fmt: skip
+    """``function(*args, cpus, gpus)`` with the final model's resources: in this process when ``in_driver``
+    (this process started a Ray of its own machine, which has no GPU: the search is over, the machine is free,
+    and this process has Keras loaded already, while a new worker would import it again, 10 s on a slow
+    machine), else as a Ray task (on a cluster, a GPU node)."""
     cpus, gpus = _final_resources(settings)
-    if settings.address is None and not os.environ.get("RAY_ADDRESS") and gpus == 0:
+    if in_driver:
         return function(*args, cpus, gpus)
     return ray.get(ray.remote(function).options(num_cpus=cpus, num_gpus=gpus).remote(*args, cpus, gpus))
-
-
-def _retrain_best(settings: ExperimentSettings, best: dict[str, Any], data: Dataset) -> dict[str, Any]:
-    """Retrain the best config (see :func:`_run_final_step`) and save the model."""
-    seed = trial_seed(settings.seed, best["raw_config"])  # the winning trial's own seed
-    outcome = _run_final_step(settings, _retrain, best["raw_config"], data, best["epochs"], seed, settings.max_epochs)
-    write_atomic(settings.experiment_dir / BEST_MODEL_FILE, outcome.pop("model_bytes"))
-    return outcome
 
 
 def run_experiment(
@@ -463,9 +462,13 @@ def run_experiment(
     """
     started = time.time()
     quiet.quiet_tune_driver()
-    space, search = prepare(settings)
-    _check_experiment_dir(settings, trainable, trainable_options or {})
-    planning = _fits_to_budget(settings, data, trainable)
+    space, search = prepare(settings)  # every check that touches nothing comes first
+    stored = _check_experiment_dir(settings, trainable, trainable_options or {})
+    if stored is not None:  # the stored space values and planned settings are filled in now
+        space, search = prepare(settings)
+    planning = _fits_to_budget(settings, space, data, trainable)
+    if settings.num_samples is None and not planning:  # a budget with no plan (custom trainable, grid, ...)
+        settings.num_samples = 1 if space.is_grid else 10
     if data is None:
         sizes = settings.subset()
         if planning:  # the plan chooses the training and validation subsets after measuring
@@ -487,6 +490,8 @@ def run_experiment(
             plan, data = _fit_to_budget(settings, space, data, started, echo)
             space, search = prepare(settings)
         experiment_dir.mkdir(parents=True, exist_ok=True)
+        makes_final = settings.retrain and isinstance(data, Dataset) and len(data.y_test) > 0
+        deadline, search_budget = _deadlines(settings, started, plan, makes_final, stored)
         if not settings.resume:
             stored = {
                 "started_at": started,
@@ -495,11 +500,10 @@ def run_experiment(
                 "trainable": _qualified_name(trainable),
                 "trainable_options": trainable_options or {},
                 "plan": plan.to_dict() if plan else None,
+                "search_budget_s": search_budget,  # what Tune restores on resume with its state
             }
             write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(stored, indent=2))
             _publish(settings, SETTINGS_FILE)
-        makes_final = settings.retrain and isinstance(data, Dataset) and len(data.y_test) > 0
-        deadline, search_budget = _deadlines(settings, started, plan, makes_final)
         echo(f"{'Resuming' if settings.resume else 'Searching'} {space.name} with {search.searcher} + "
              f"{search.scheduler_name}: {settings.num_samples} trials of up to {settings.max_epochs} epochs, "
              f"{settings.cpus_per_trial:g} CPU and {settings.gpus_per_trial:g} GPU per trial.")
@@ -520,7 +524,9 @@ def run_experiment(
             raise ExperimentInterrupted(settings.experiment_uri)
         summary = _summarise(settings, space, search.scheduler_name, record, search_time, plan)
         if makes_final and summary["best"] is not None:
-            summary["final_model"] = _final_model(settings, summary["best"], data, results, deadline)
+            in_driver = started_ray and settings.address is None and not ray.cluster_resources().get("GPU")
+            summary["final_model"] = _final_model(settings, summary["best"], data, results, deadline,
+                                                  in_driver=in_driver)  # fmt: skip
         summary["wall_time_s"] = time.time() - started
         write_atomic(experiment_dir / SUMMARY_FILE, json.dumps(summary, indent=2, default=str))
         _publish(settings, SUMMARY_FILE, BEST_MODEL_FILE)
@@ -534,12 +540,17 @@ def run_experiment(
 # Time budget
 
 
-def _fits_to_budget(settings: ExperimentSettings, data: Any, trainable: TrialFunction) -> bool:
+def _fits_to_budget(settings: ExperimentSettings, space: SearchSpace, data: Any, trainable: TrialFunction) -> bool:
     """Whether this run is fitted to its budget before searching: a new, non-smoke search with a budget,
-    of the built-in image data (or an image Dataset) with rtune's own trainable."""
+    of the built-in image data (or an image Dataset) with rtune's own trainable, over a space to sample
+    (a grid is a fixed amount of work)."""
     image_data = data is None or isinstance(data, Dataset)
     return (settings.time_budget_s is not None and not settings.resume and not settings.smoke_test
-            and image_data and trainable is train_trial)  # fmt: skip
+            and image_data and trainable is train_trial and not space.is_grid)  # fmt: skip
+
+
+def _scheduler_name(settings: ExperimentSettings) -> str:
+    return settings.scheduler or default_scheduler(settings.searcher)
 
 
 def _slots(settings: ExperimentSettings) -> int:
@@ -562,11 +573,21 @@ def _fit_to_budget(settings: ExperimentSettings, space: SearchSpace, data: Datas
     echo(f"Measuring this machine: 2 epochs of {space.name}'s typical config on {n_train} images ...")
     measure = ray.remote(budget.measure_speed).options(num_cpus=settings.cpus_per_trial,
                                                        num_gpus=settings.gpus_per_trial)  # fmt: skip
-    speed = ray.get(measure.remote(typical, probe, settings.cpus_per_trial, settings.gpus_per_trial))
+    limit = budget.MEASURE_SHARE * float(settings.time_budget_s or 0)
+    try:
+        speed = ray.get(measure.remote(typical, probe, settings.cpus_per_trial, settings.gpus_per_trial), timeout=limit)
+    except ray.exceptions.GetTimeoutError:
+        raise ExperimentError(
+            f"Measuring this machine took more than {limit:.0f} s ({budget.MEASURE_SHARE:.0%} of --time-budget "
+            f"{settings.time_budget_s:g}): either no node can start a task of {settings.cpus_per_trial:g} CPU and "
+            f"{settings.gpus_per_trial:g} GPU, or the machine is too slow for this budget. Fix: check "
+            "--cpus-per-trial against the CPUs of your nodes, give a larger --time-budget, or --time-budget none."
+        ) from None
     request = budget.Request(
         budget_s=float(settings.time_budget_s or 0), elapsed_s=time.time() - started, max_epochs=settings.max_epochs,
         slots=_slots(settings), full_train=len(data.y_train), full_val=len(data.y_val),
         train_size=settings.train_size, val_size=settings.val_size, num_samples=settings.num_samples,
+        early_stopping=_scheduler_name(settings) != "fifo",
     )  # fmt: skip
     plan, fitted = budget.make_plan(request, space, speed, data.input_shape, data.num_classes, seed=settings.seed)
     settings.train_size, settings.val_size, settings.num_samples = plan.train_size, plan.val_size, plan.num_samples
@@ -577,18 +598,22 @@ def _fit_to_budget(settings: ExperimentSettings, space: SearchSpace, data: Datas
     return plan, data.subset({"train": plan.train_size, "val": plan.val_size}, seed=settings.seed)
 
 
-def _deadlines(settings: ExperimentSettings, started: float, plan: budget.Plan | None,
-               makes_final: bool) -> tuple[float | None, float | None]:  # fmt: skip
+def _deadlines(settings: ExperimentSettings, started: float, plan: budget.Plan | None, makes_final: bool,
+               stored: dict[str, Any] | None) -> tuple[float | None, float | None]:  # fmt: skip
     """(when the whole run must end, the search's own time budget in seconds); (None, None) without a budget.
 
     The final model's share is the plan's reserve, or :data:`budget.FINAL_SHARE` of the budget when no plan
-    was made (a resumed search gets its whole budget again, as Tune does)."""
+    was made. A resumed search gets the search budget it started with again (Tune restores it with its
+    state), and the run's deadline moves with it."""
     if settings.time_budget_s is None:
         return None, None
-    deadline = time.time() + settings.time_budget_s if settings.resume else started + settings.time_budget_s
     reserve = 0.0
     if makes_final:
         reserve = plan.final_reserve_s if plan else budget.FINAL_SHARE * settings.time_budget_s
+    if settings.resume and stored and stored.get("search_budget_s"):
+        search_budget = float(stored["search_budget_s"])
+        return time.time() + search_budget + reserve, search_budget
+    deadline = started + settings.time_budget_s
     return deadline, max(1.0, deadline - reserve - time.time())
 
 
@@ -601,28 +626,32 @@ def _clock(timestamp: float) -> str:
 
 
 def _final_model(settings: ExperimentSettings, best: dict[str, Any], data: Dataset, results: tune.ResultGrid,
-                 deadline: float | None) -> dict[str, Any]:  # fmt: skip
-    """The final model, made as ``settings.final_model`` says: ``retrain`` the best config from scratch,
-    take the best trial's last ``checkpoint`` (as Keras Tuner's ``get_best_models``), or ``auto``: retrain
-    when the trial's measured training time fits before ``deadline`` (always without one), else the
-    checkpoint. The test set is read once either way; the model is saved as best_model.keras."""
-    needed = best["trial_time_s"]
+                 deadline: float | None, *, in_driver: bool) -> dict[str, Any]:  # fmt: skip
+    """The final model, made as ``settings.final_model`` says (:func:`budget.final_model_source`): the best
+    config retrained from scratch, or the best trial's last checkpoint (as Keras Tuner's
+    ``get_best_models``). The test set is read once either way; the model is saved as best_model.keras.
+
+    Raises:
+        ExperimentError: the checkpoint is wanted and the best trial has none.
+    """
     left = math.inf if deadline is None else deadline - time.time()
-    if settings.final_model == "retrain" or (settings.final_model == "auto" and needed <= left):
-        outcome = _retrain_best(settings, best, data)
-        why = "--final-model retrain" if settings.final_model == "retrain" else (
-            f"its trial trained for {needed:.0f} s" + ("" if deadline is None else f"; {left:.0f} s were left"))
-        outcome.update(source="retrained", why=why)
-        return outcome
-    checkpoint = next((r.checkpoint for r in results if r.metrics.get("trial_id") == best["trial_id"]), None)
-    if checkpoint is None:
-        raise ExperimentError(f"The best trial {best['trial_id']} has no checkpoint to make the final model from.")
-    batch_size = int(cfg.get(best["raw_config"], "batch_size"))
-    outcome = _run_final_step(settings, _evaluate_checkpoint, checkpoint, data, batch_size)
+    source, why = budget.final_model_source(settings.final_model, best["trial_time_s"], left)
+    if source == "retrained":
+        seed = trial_seed(settings.seed, best["raw_config"])  # the winning trial's own seed
+        outcome = _run_final_step(settings, in_driver, _retrain, best["raw_config"], data, best["epochs"], seed,
+                                  settings.max_epochs)  # fmt: skip
+    else:
+        checkpoint = next((r.checkpoint for r in results if r.metrics.get("trial_id") == best["trial_id"]), None)
+        if checkpoint is None:
+            raise ExperimentError(
+                f"The best trial {best['trial_id']} has no checkpoint to make the final model from. Fix: "
+                "--final-model retrain."
+            )
+        batch_size = int(cfg.get(best["raw_config"], "batch_size"))
+        outcome = _run_final_step(settings, in_driver, _evaluate_checkpoint, checkpoint, data, batch_size)
+        outcome["train_accuracy"] = best["last_accuracy"]
     write_atomic(settings.experiment_dir / BEST_MODEL_FILE, outcome.pop("model_bytes"))
-    why = "--final-model checkpoint" if settings.final_model == "checkpoint" else (
-        f"retraining would take about {needed:.0f} s; {max(left, 0):.0f} s were left")
-    outcome.update(source="checkpoint", train_accuracy=best["last_accuracy"], why=why)
+    outcome.update(source=source, why=why)
     return outcome
 
 
@@ -712,8 +741,10 @@ def _no_result_error(settings: ExperimentSettings, record: ExperimentRecord,
                 f"{plan.cheapest_first_epoch_s:.0f} s from a measurement" if plan else "")  # fmt: skip
     return ExperimentError(
         f"The time budget ({settings.time_budget_s:g} s) ended before any of the {len(record.trials)} trial(s) "
-        f"finished its first epoch{measured}. Nothing is lost: rtune resume {settings.experiment_uri} continues "
-        "them with the budget again; or start anew with a larger --time-budget or a smaller --train-size."
+        f"finished its first epoch{measured}, so there is no result to keep. Tune's state and trials.csv are in "
+        f"{settings.experiment_uri}, but Tune ends out-of-time trials for good, so a resume would train nothing. "
+        "Fix: run again with a larger --time-budget (or --time-budget none), a smaller --train-size, or a "
+        "cheaper space, under another --name."
     )
 
 

@@ -173,7 +173,8 @@ def best_trial_text(record: ExperimentRecord) -> list[str]:
     lines = [f"Best trial {best.trial_id} ({STATE_LABELS[best.state]}): best {METRIC} "
              f"{best.best_val_accuracy:.4f} at epoch {epoch.get('epoch')} of {best.epochs} "
              f"(last {_accuracy(best.last_val_accuracy)})."]  # fmt: skip
-    final = (read_json(record.directory / SUMMARY_FILE) or {}).get("final_model")
+    summary = read_json(record.directory / SUMMARY_FILE) or {}
+    final = summary.get("final_model") or summary.get("retrained")  # "retrained": summaries before issue 14
     if final:
         lines.append(final_model_line(final) + ".")
     config = best.effective_config

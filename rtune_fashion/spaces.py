@@ -50,8 +50,9 @@ class SearchSpace:
             return list(domain.categories)
         if isinstance(domain, sample.Integer):
             sampler = domain.get_sampler()
-            if isinstance(sampler, sample.Quantized):
-                return list(range(int(domain.lower), int(domain.upper) + 1, int(sampler.q)))
+            if isinstance(sampler, sample.Quantized):  # multiples of q in [lower, upper], as Ray draws them
+                q = int(sampler.q)
+                return list(range(-(-int(domain.lower) // q) * q, int(domain.upper) + 1, q))
             return list(range(int(domain.lower), int(domain.upper)))
         if isinstance(domain, sample.Domain):
             raise SearchSpaceError(f"Key {key!r} of space {self.name!r} is continuous; it has no list of values.")

@@ -22,7 +22,7 @@ def sequential_run_args(script: str, storage: Path, name: str, *, samples: int, 
     return [str(ROOT / "experiments" / script), "--storage", str(storage), "--name", name,
             "--num-samples", str(samples), "--max-epochs", str(epochs), "--scheduler", "fifo",
             "--max-concurrent", "1", "--train-size", str(train_size), "--val-size", str(eval_size),
-            "--test-size", str(eval_size), "--no-retrain"]  # fmt: skip
+            "--test-size", str(eval_size), "--no-retrain", "--time-budget", "none"]  # fmt: skip
 
 
 def reported_epochs(experiment_dir: Path) -> dict[str, list[int]]:

@@ -78,6 +78,31 @@ def test_what_the_user_fixed_is_kept() -> None:
     assert (plan.train_size, plan.val_size, plan.num_samples) == (48000, 500, 4)
 
 
+def test_all_the_data_is_the_first_candidate_and_fifo_plans_whole_trials() -> None:
+    plan, _ = budget.make_plan(_request(600, full_train=5000, full_val=1000), MLP, SPEED, (28, 28, 1), 10)
+    assert (plan.train_size, plan.val_size) == (5000, 1000)  # a dataset smaller than the ladder's top
+    fifo, _ = budget.make_plan(_request(60, early_stopping=False), MLP, SPEED, (28, 28, 1), 10)
+    assert fifo.epochs_wanted == 10 * 9  # every trial runs all 9 epochs
+    # 90 epochs of the typical config fit in 34.6 s x 2 slots at 6,000 images (0.69 s each), not at 12,000,
+    # which the same budget with early stopping (30 epochs wanted) takes
+    assert fifo.train_size == 6000
+
+
+@pytest.mark.parametrize(
+    ("choice", "needed", "left", "expected"),
+    [
+        ("auto", 30.0, 100.0, ("retrained", "its trial trained for 30 s; 100 s were left")),
+        ("auto", 30.0, float("inf"), ("retrained", "its trial trained for 30 s")),
+        ("auto", 300.0, 100.0, ("checkpoint", "retraining would take about 300 s; 100 s were left")),
+        ("auto", 300.0, -5.0, ("checkpoint", "retraining would take about 300 s; 0 s were left")),
+        ("retrain", 300.0, 100.0, ("retrained", "--final-model retrain")),
+        ("checkpoint", 1.0, 100.0, ("checkpoint", "--final-model checkpoint")),
+    ],
+)
+def test_final_model_is_retrained_when_its_training_fits_in_the_time_left(choice, needed, left, expected) -> None:
+    assert budget.final_model_source(choice, needed, left) == expected
+
+
 def test_a_budget_shorter_than_one_first_epoch_is_refused_with_the_fix() -> None:
     with pytest.raises(ExperimentError) as caught:
         budget.make_plan(_request(10, elapsed_s=9), MLP, SPEED, (28, 28, 1), 10)
@@ -103,6 +128,9 @@ def test_values_of_integer_domains_and_refusals() -> None:
     space = get_space("mlp_kerastuner")
     assert space.values_of("num_layers") == [1, 2, 3]  # randint's upper end is exclusive
     assert space.values_of("units_1") == [50, 100, 150, 200, 250, 300, 350]  # qrandint's is inclusive
+    quantized = SearchSpace("q", {"model": "mlp", "units": tune.qrandint(25, 150, 50)}, "tests")
+    assert quantized.values_of("units") == [50, 100, 150]  # multiples of q, as Ray draws them
+    assert MLP.without({"units": [64, 4096]}).params["units"] == 256  # one value left: a constant
     assert space.values_of("batch_size") == [32]
     with pytest.raises(SearchSpaceError, match="'learning_rate' of space 'mlp_wide' is continuous"):
         get_space("mlp_wide").values_of("learning_rate")

@@ -6,8 +6,7 @@ import json
 import os
 import re
 import signal
-import subprocess
-import sys
+import threading
 import time
 from pathlib import Path
 
@@ -15,14 +14,13 @@ import pandas as pd
 import pytest
 from ray import tune
 
-from rtune_fashion.cli import format_summary
+from rtune_fashion.cli import format_summary, main
 from rtune_fashion.errors import ExperimentError
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
 from rtune_fashion.report import write_report
 from rtune_fashion.spaces import SPACES, SearchSpace, register_space
 from rtune_fashion.trainable import train_trial
 from tests.helpers import (
-    ENV,
     assert_continued_from_checkpoint,
     has_checkpoint,
     reported_epochs,
@@ -54,7 +52,8 @@ NAN_PRONE = register_space(
 )
 
 
-def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_completes(tmp_path: Path) -> None:
+def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_completes(ray_local, tmp_path: Path,
+                                                                           capsys) -> None:  # fmt: skip
     experiment_dir = tmp_path / "interrupted"
     args = sequential_run_args("mlp_hyperopt.py", tmp_path, "interrupted", samples=3, epochs=4, train_size=2000)
     driver = start_driver(args, tmp_path)
@@ -70,9 +69,8 @@ def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_completes(tmp
     assert f"Resume with: rtune resume {experiment_dir}" in err
     assert (experiment_dir / "trials.csv").exists() and not (experiment_dir / "summary.json").exists()
 
-    done = subprocess.run([sys.executable, "-m", "rtune_fashion.cli", "resume", str(experiment_dir)], cwd=tmp_path,
-                          env=ENV, capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    code = main(["resume", str(experiment_dir)])  # the user's next command, here on the tests' shared Ray
+    assert code == 0, capsys.readouterr().err[-3000:]
     trials = pd.read_csv(experiment_dir / "trials.csv")
     assert len(trials) == 3 and set(trials["state"]) == {"FINISHED"}
     assert all(epochs == [1, 2, 3, 4] for epochs in reported_epochs(experiment_dir).values())
@@ -90,21 +88,25 @@ def _ray_actor_pids() -> list[int]:
     return pids
 
 
-def test_trial_whose_worker_dies_is_retried_from_its_checkpoint(tmp_path: Path) -> None:
-    experiment_dir = tmp_path / "killed_worker"
-    args = sequential_run_args("cnn_hyperopt.py", tmp_path, "killed_worker", samples=2, epochs=3, train_size=1500,
-                               eval_size=300)  # fmt: skip
-    driver = start_driver(args, tmp_path)
-    try:
+def test_trial_whose_worker_dies_is_retried_from_its_checkpoint(ray_local, tmp_path: Path) -> None:
+    settings = ExperimentSettings(space="cnn_hyperas", searcher="hyperopt", scheduler="fifo", num_samples=2,
+                                  max_epochs=3, max_concurrent=1, storage=str(tmp_path), name="killed_worker",
+                                  train_size=1500, val_size=300, test_size=300, retrain=False)  # fmt: skip
+    experiment_dir = settings.experiment_dir
+    killed = threading.Event()
+
+    def kill_the_trial_worker_mid_epoch() -> None:
         wait_for(lambda: has_checkpoint(experiment_dir) and _ray_actor_pids(), 180, "a trial with a checkpoint")
         time.sleep(0.5)  # mid-epoch
         for pid in _ray_actor_pids():
             os.kill(pid, signal.SIGKILL)
-        out, err = driver.communicate(timeout=300)
-    finally:
-        if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
-    assert driver.returncode == 0, err[-3000:]
+        killed.set()
+
+    killer = threading.Thread(target=kill_the_trial_worker_mid_epoch, daemon=True)
+    killer.start()
+    run_experiment(settings, echo=lambda _: None)
+    killer.join(timeout=10)
+    assert killed.is_set()
     trials = pd.read_csv(experiment_dir / "trials.csv")
     assert len(trials) == 2 and set(trials["state"]) == {"FINISHED"}
     assert any(experiment_dir.glob("trial_*/error.txt"))  # the failure happened and was retried

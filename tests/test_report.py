@@ -37,7 +37,7 @@ def experiment(tmp_path_factory) -> dict:
     experiment_dir = storage / NAME
     args = [str(ROOT / "experiments" / "mlp_hyperopt.py"), "--storage", str(storage), "--name", NAME,
             "--num-samples", "8", "--max-epochs", "5", "--max-concurrent", "1", "--train-size", "3000",
-            "--val-size", "500", "--test-size", "500", "--no-retrain"]  # fmt: skip
+            "--val-size", "500", "--test-size", "500", "--no-retrain", "--time-budget", "none"]  # fmt: skip
     driver = start_driver(args, storage)
     try:
         wait_for(lambda: has_checkpoint(experiment_dir) and any(experiment_dir.glob("experiment_state-*.json")),
