@@ -7,8 +7,8 @@ training steps of the space's typical config, on a Ray worker with the trial's C
 * the training subset (48,000 down to 3,000 images) and the validation subset (half the training
   subset, at least 2,000, at most the split), so that the expected trial-epochs fit the search time;
 * the number of trials the remaining time affords (the script's count is the floor);
-* the values of shape keys (filters, units, kernel size, depth) that would make a typical trial's epoch
-  more than :data:`EXPENSIVE_FACTOR` times what the budget affords per epoch: dropped from the space;
+* the values of shape keys (filters, units, kernel size, depth) to leave out until 90% of the configs the
+  space draws need at most :data:`EXPENSIVE_FACTOR` times the epoch the budget affords on average;
 * the time kept for the final model after the search.
 
 Epoch times are predicted from forward FLOPs (:func:`rtune_fashion.models.forward_flops`) at the
@@ -29,7 +29,7 @@ from ray.tune.search import sample
 
 from rtune_fashion import config as cfg
 from rtune_fashion.data import Dataset
-from rtune_fashion.errors import ExperimentError, RtuneError
+from rtune_fashion.errors import ExperimentError
 from rtune_fashion.models import forward_flops
 from rtune_fashion.spaces import SearchSpace, is_grid
 
@@ -38,9 +38,10 @@ MIN_VAL_SIZE = 2000
 # Keys whose values set a model's cost (width, depth, kernel): the ones a budget may narrow.
 COST_KEYS = ("num_layers", "units", "num_blocks", "convs_per_block", "filters", "kernel_size", "num_dense",
              "dense_units")  # fmt: skip
-# A value is dropped when a typical config with it would need more than this many times the epoch time
-# that the budget affords on average (search time x trials at once / epochs wanted).
+# Values are dropped until this share of the configs the space draws needs at most EXPENSIVE_FACTOR times
+# the epoch time that the budget affords on average (search time x trials at once / epochs wanted).
 EXPENSIVE_FACTOR = 3.0
+CAP_QUANTILE = 0.9
 # Part of the budget the final model may take at most; beyond it the best trial's checkpoint is used.
 FINAL_SHARE = 0.25
 # Part of the budget the measurement may take before the run gives up (a task no node can start, say).
@@ -214,7 +215,7 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
             the budget that would do).
     """
     ranked = by_cost(sample_configs(space, seed=seed), input_shape, num_classes)
-    cheapest_flops, (typical_flops, typical) = ranked[0][0], ranked[len(ranked) // 2]
+    cheapest_flops, typical_flops = ranked[0][0], ranked[len(ranked) // 2][0]
     per_trial = epochs_per_trial(request.max_epochs, request.early_stopping)
     samples_target = request.num_samples or request.min_samples
     wanted = samples_target * per_trial
@@ -250,7 +251,7 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
         afford = int(affordable(search_s, train_size) / per_trial)
         num_samples = min(MAX_PLANNED_SAMPLES, max(request.min_samples, afford))
     cap = EXPENSIVE_FACTOR * search_s * request.slots / (samples_target * per_trial)
-    dropped = _too_expensive(space, typical, speed, cap, train_size, val_size, input_shape, num_classes)
+    dropped = too_expensive(space, ranked, speed, cap, train_size, val_size)
     plan = Plan(
         budget_s=request.budget_s, search_s=search_s, final_reserve_s=reserve, slots=request.slots,
         train_size=train_size, val_size=val_size, num_samples=num_samples, epochs_wanted=wanted,
@@ -260,28 +261,40 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
     return plan, space.without(dropped)
 
 
-def _too_expensive(space: SearchSpace, typical: dict[str, Any], speed: Speed, cap_s: float, n_train: int,
-                   n_val: int, input_shape: tuple[int, ...], num_classes: int) -> dict[str, list[Any]]:  # fmt: skip
-    """Per cost key of the space, the values whose typical config would need an epoch above ``cap_s``
-    (the cheapest value of each key is always kept)."""
-    dropped: dict[str, list[Any]] = {}
-    for key, domain in space.params.items():
-        if cfg.split_key(key)[0] not in COST_KEYS or not isinstance(domain, sample.Categorical | sample.Integer):
-            continue
-        costs: dict[Any, float] = {}
-        for value in space.values_of(key):
-            try:
-                flops = forward_flops({**typical, key: value}, input_shape, num_classes)
-            except RtuneError:  # impossible with the typical config's other values: its cost is unknown, kept
+def too_expensive(space: SearchSpace, ranked: list[tuple[float, dict[str, Any]]], speed: Speed, cap_s: float,
+                   n_train: int, n_val: int) -> dict[str, list[Any]]:  # fmt: skip
+    """Values of cost keys to leave out so that :data:`CAP_QUANTILE` of the configs the space draws (the
+    sampled ``ranked`` ones) have an epoch of at most ``cap_s``: the costliest value of one key at a time,
+    whichever removal lowers that quantile most, until it fits (each key keeps at least one value).
+
+    Costs compound (64 filters with 5x5 kernels and 3 blocks), so values are judged on the configs they
+    appear in, not one key at a time."""
+    keys = [key for key, domain in space.params.items() if cfg.split_key(key)[0] in COST_KEYS
+            and isinstance(domain, sample.Categorical | sample.Integer) and len(space.values_of(key)) > 1]  # fmt: skip
+    kept = {key: set(space.values_of(key)) for key in keys}
+
+    def quantile(keep: dict[str, set]) -> float:
+        flops = [f for f, config in ranked if all(config.get(key) in values for key, values in keep.items())]
+        return speed.epoch_s(float(np.quantile(flops, CAP_QUANTILE)), n_train, n_val) if flops else 0.0
+
+    while quantile(kept) > cap_s:
+        options = []
+        for key in (k for k in keys if len(kept[k]) > 1):
+            by_value: dict[Any, list[float]] = {}
+            for flops, config in ranked:
+                if all(config.get(k) in values for k, values in kept.items()):
+                    by_value.setdefault(config.get(key), []).append(flops)
+            if len(by_value) < 2:
                 continue
-            costs[value] = speed.epoch_s(flops, n_train, n_val)
-        if not costs:
-            continue
-        cheapest = min(costs, key=costs.__getitem__)
-        too_slow = [value for value, cost in costs.items() if cost > cap_s and value != cheapest]
-        if too_slow:
-            dropped[key] = too_slow
-    return dropped
+            costliest = max(by_value, key=lambda value: float(np.mean(by_value[value])))
+            trial = {**kept, key: kept[key] - {costliest}}
+            options.append((quantile(trial), key, costliest))
+        if not options:
+            break
+        _, key, value = min(options, key=lambda option: option[0])
+        kept[key] = kept[key] - {value}
+    return {key: [v for v in space.values_of(key) if v not in kept[key]] for key in keys if kept[key] != set(
+        space.values_of(key))}
 
 
 # Layers that cost little arithmetic but a lot of tracing per new model (each trial builds one): off in the

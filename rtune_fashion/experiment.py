@@ -196,6 +196,8 @@ def _start_ray(address: str | None) -> bool:
     }
     if address is None:
         kwargs["include_dashboard"] = False
+        # The CPUs this process may run on (taskset, cpusets), not all the machine's: Ray counts the latter.
+        kwargs["num_cpus"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
     ray.init(address=address, **kwargs)
     return True
 

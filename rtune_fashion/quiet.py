@@ -54,6 +54,8 @@ def setup_worker() -> None:
     import_keras()
     if os.environ.get(SHOW_LOGS_VARIABLE) != "1":
         logging.getLogger("ray.train").setLevel(logging.WARNING)  # "Checkpoint successfully created" per epoch
+        # "Restored on <ip> from checkpoint: ..." each time BOHB resumes a paused trial
+        logging.getLogger("ray.tune.trainable.trainable").setLevel(logging.WARNING)
         # A reused actor builds a new model per trial, so TensorFlow traces a new train step each time and
         # warns about "excessive retracing" from the sixth trial on: expected here, not a user's problem.
         logging.getLogger("tensorflow").setLevel(logging.ERROR)

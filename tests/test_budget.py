@@ -136,3 +136,20 @@ def test_values_of_integer_domains_and_refusals() -> None:
         get_space("mlp_wide").values_of("learning_rate")
     with pytest.raises(SearchSpaceError, match=r"Restricting 'units' of space 'test_budget_mlp' to \[8\] leaves no"):
         MLP.restricted({"units": [8]})
+
+
+def test_values_are_dropped_where_costs_compound_until_most_configs_fit() -> None:
+    """cnn_wide's costliest configs combine 64 filters, 5x5 kernels, 2 convs and 3 blocks: judged on the
+    configs they appear in, values go until 90% of the space's draws fit the cap."""
+    space = get_space("cnn_wide")
+    ranked = budget.by_cost(budget.sample_configs(space), (28, 28, 1), 10)
+    flops = [f for f, _ in ranked]
+    speed = budget.Speed(flops=flops[len(flops) // 2], train_s_per_example=1e-3, eval_s_per_example=3e-4,
+                         first_epoch_extra_s=2.0)  # fmt: skip
+    typical_epoch = speed.epoch_s(flops[len(flops) // 2], 3000, 2000)
+    dropped = budget.too_expensive(space, ranked, speed, 1.5 * typical_epoch, 3000, 2000)
+    kept = [(f, c) for f, c in ranked if all(c[k] not in values for k, values in dropped.items())]
+    assert dropped and kept
+    assert sum(speed.epoch_s(f, 3000, 2000) <= 1.5 * typical_epoch for f, _ in kept) >= 0.9 * len(kept)
+    assert all(len(space.values_of(k)) > len(v) for k, v in dropped.items())  # every key keeps a value
+    assert budget.too_expensive(space, ranked, speed, 100 * typical_epoch, 3000, 2000) == {}  # all fit
