@@ -198,7 +198,9 @@ def _start_ray(address: str | None) -> bool:
         kwargs["include_dashboard"] = False
         # The CPUs this process may run on (taskset, cpusets), not all the machine's: Ray counts the latter.
         kwargs["num_cpus"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
-    ray.init(address=address, **kwargs)
+    # "local": a new Ray of this machine, never the last cluster `ray start` left running (Ray's default for
+    # address=None); joining a cluster is what --address is for.
+    ray.init(address=address or "local", **kwargs)
     return True
 
 

@@ -35,7 +35,8 @@ def ensure_ray():
     from rtune_fashion.experiment import WORKER_RUNTIME_ENV
 
     if not ray.is_initialized():
-        ray.init(num_cpus=2, include_dashboard=False, runtime_env=WORKER_RUNTIME_ENV, logging_level="ERROR")
+        ray.init(address="local", num_cpus=2, include_dashboard=False, runtime_env=WORKER_RUNTIME_ENV,
+                 logging_level="ERROR")  # fmt: skip
     return ray
 
 

@@ -77,15 +77,25 @@ def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_completes(ray
 
 
 def _ray_actor_pids() -> list[int]:
+    """The trial actors of this process's Ray (children of its raylet): other Ray instances on the machine,
+    such as a parallel test worker's, are left alone."""
+    raylet = ray_local_raylet_pid()
     pids = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if (entry / "cmdline").read_bytes().startswith(b"ray::ImplicitFunc"):
+                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+                if parent == raylet and (entry / "cmdline").read_bytes().startswith(b"ray::ImplicitFunc"):
                     pids.append(int(entry.name))
-            except OSError:
+            except (OSError, ValueError, IndexError):
                 continue
     return pids
+
+
+def ray_local_raylet_pid() -> int:
+    from ray._private import ray_constants, worker
+
+    return worker._global_node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid
 
 
 def test_trial_whose_worker_dies_is_retried_from_its_checkpoint(ray_local, tmp_path: Path) -> None:
