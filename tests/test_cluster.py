@@ -21,7 +21,7 @@ from rtune_fashion.report import write_report
 from rtune_fashion.results import load_experiment
 from tests.helpers import assert_continued_from_checkpoint
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]  # one worker: one module fixture
 SMALL = {"train_size": 2000, "val_size": 300, "test_size": 300}
 
 

@@ -18,7 +18,7 @@ from rtune_fashion.report import compare, write_report
 from rtune_fashion.results import load_experiment
 from tests.helpers import ROOT, has_checkpoint, start_driver, wait_for
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]  # one worker: one module fixture
 NAME = "reported"
 
 

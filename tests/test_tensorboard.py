@@ -12,7 +12,7 @@ from tensorboard.plugins.hparams import metadata
 
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tensorboard")]  # one worker: one module fixture
 CURVES = ("ray/tune/loss", "ray/tune/accuracy", "ray/tune/val_loss", "ray/tune/val_accuracy")
 
 
