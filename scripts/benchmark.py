@@ -386,7 +386,7 @@ def bench_data_path(mode: Mode, args: argparse.Namespace, data: Dataset) -> dict
     directory = str(find_data_dir(args.data_dir))
     full = load_fashion_mnist(args.data_dir)
     methods = tuple(DATA_METHODS)
-    ray.init(include_dashboard=False, logging_level="WARNING", num_cpus=1)
+    ray.init(address="local", include_dashboard=False, logging_level="WARNING", num_cpus=1)  # never a running cluster
     try:
         ref = ray.put(full)
         ray.get(_timed_setup.remote("object_store", [ref]))  # starts the worker: not counted
