@@ -9,7 +9,9 @@ training steps of the space's typical config, on a Ray worker with the trial's C
 * the number of trials the remaining time affords (the script's count is the floor);
 * the values of shape keys (filters, units, kernel size, depth) to leave out until 90% of the configs the
   space draws need at most :data:`EXPENSIVE_FACTOR` times the epoch the budget affords on average;
-* the time kept for the final model after the search.
+* the time kept for the final model after the search, which retrains the best config on more of the data
+  than the search saw when that fits (:func:`final_model_choice`): on a slow machine the search ranks
+  configs on a subset, and the final model's accuracy comes from the whole training split.
 
 Epoch times are predicted from forward FLOPs (:func:`rtune_fashion.models.forward_flops`) at the
 measured rate: an estimate, recorded next to what the trials then measured. Everything measured and chosen
@@ -42,8 +44,12 @@ COST_KEYS = ("num_layers", "units", "num_blocks", "convs_per_block", "filters", 
 # the epoch time that the budget affords on average (search time x trials at once / epochs wanted).
 EXPENSIVE_FACTOR = 3.0
 CAP_QUANTILE = 0.9
-# Part of the budget the final model may take at most; beyond it the best trial's checkpoint is used.
-FINAL_SHARE = 0.25
+# ... and at least this share of the configs left must be ones the final model can retrain on all the data.
+FINAL_QUANTILE = 0.5
+# Part of the budget the final model may take at most; beyond it the retraining takes fewer images, or the
+# best trial's checkpoint is used. Large, because a search fitted to a slow machine trains on a subset,
+# and the final model is where all the data is seen (measured: docs/MEASURED.md).
+FINAL_SHARE = 0.4
 # Part of the budget the measurement may take before the run gives up (a task no node can start, say).
 MEASURE_SHARE = 0.3
 MAX_PLANNED_SAMPLES = 200
@@ -77,6 +83,7 @@ class Plan:
     slots: int  # trials at once
     train_size: int
     val_size: int
+    full_train_size: int  # what the final model may retrain on
     num_samples: int
     epochs_wanted: float  # trial-epochs the search should afford (samples x typical epochs per trial)
     typical_epoch_s: float  # predicted epoch of the space's median-cost config at these sizes
@@ -86,6 +93,11 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    def training_share(self) -> float:
+        """The part of a search epoch (training + validation at the plan's sizes) spent training."""
+        train = self.train_size * self.speed["train_s_per_example"]
+        return train / max(train + self.val_size * self.speed["eval_s_per_example"], 1e-12)
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -173,30 +185,59 @@ class Request:
     num_samples: int | None = None
     min_samples: int = 10  # the floor of the trial count when the plan chooses it
     early_stopping: bool = True  # ASHA or BOHB; False: every trial runs max_epochs (FIFO)
+    min_epochs: int = 1  # no trial is stopped early before these
 
 
-def epochs_per_trial(max_epochs: int, early_stopping: bool = True) -> float:
+def epochs_per_trial(max_epochs: int, early_stopping: bool = True, min_epochs: int = 1) -> float:
     """Epochs a trial runs on average: all of them without early stopping; with ASHA or BOHB (reduction
     factor 3, most trials end at their first rungs; measured 2.3-4.6 per trial at 10 epochs,
-    docs/benchmarks.md) a third of them, at least 2."""
-    return float(max_epochs) if not early_stopping else max(2.0, max_epochs / 3)
+    docs/benchmarks.md) a third of them, at least 2 and at least the first rung's ``min_epochs``."""
+    return float(max_epochs) if not early_stopping else max(2.0, float(min_epochs), max_epochs / 3)
 
 
-def final_reserve(speed: Speed, typical_flops: float, n_train: int, request: Request) -> float:
-    """Time kept for the final model: retraining the typical config for every epoch, at most a share of
-    the budget (beyond it the best trial's checkpoint is the final model)."""
-    return min(FINAL_SHARE * request.budget_s, speed.epoch_s(typical_flops, n_train, 0) * request.max_epochs)
+def final_reserve(speed: Speed, typical_flops: float, request: Request) -> float:
+    """Time kept for the final model: retraining the typical config for every epoch on all the training
+    data, at most :data:`FINAL_SHARE` of the budget left after start-up (beyond it the retraining takes
+    fewer images, or the best trial's checkpoint is the final model)."""
+    full_epoch = speed.epoch_s(typical_flops, request.train_size or request.full_train, 0)
+    return min(FINAL_SHARE * (request.budget_s - request.elapsed_s), full_epoch * request.max_epochs)
 
 
-def final_model_source(choice: str, needed_s: float, left_s: float) -> tuple[str, str]:
-    """("retrained" or "checkpoint", why) for ``--final-model`` ``choice`` (auto, retrain, checkpoint), the
-    best trial's measured training time and the seconds left before the deadline (inf without one)."""
-    if choice != "auto":
-        return ("retrained" if choice == "retrain" else "checkpoint"), f"--final-model {choice}"
-    if needed_s <= left_s:
-        left = "" if math.isinf(left_s) else f"; {left_s:.0f} s were left"
-        return "retrained", f"its trial trained for {needed_s:.0f} s{left}"
-    return "checkpoint", f"retraining would take about {needed_s:.0f} s; {max(left_s, 0):.0f} s were left"
+@dataclass(frozen=True)
+class FinalChoice:
+    """How the final model is made: ``source`` "retrained" (on ``train_size`` images) or "checkpoint"."""
+
+    source: str
+    why: str
+    train_size: int | None = None
+
+
+def final_model_choice(choice: str, trial_s: float, search_train: int, full_train: int,
+                       left_s: float) -> FinalChoice:  # fmt: skip
+    """The final model for ``--final-model`` ``choice`` (auto, retrain, checkpoint).
+
+    ``trial_s`` is the best trial's measured training time (all its epochs, on ``search_train`` images,
+    validation left out: the final model validates once, at the end, and its time is not predicted),
+    ``left_s`` the seconds left before the deadline (inf without one). Retraining takes the largest
+    training set whose predicted time (``trial_s`` scaled by the images) fits in ``left_s``: all
+    ``full_train`` images first, then the ladder's sizes above the search's subset, then that subset.
+    ``auto`` falls back to the best trial's checkpoint when none fits; ``retrain`` then retrains on the
+    search's subset anyway.
+    """
+    if choice == "checkpoint":
+        return FinalChoice("checkpoint", "--final-model checkpoint")
+    sizes = sorted({full_train, search_train, *(n for n in TRAIN_SIZES if search_train < n < full_train)},
+                   reverse=True)  # fmt: skip
+    left = "" if math.isinf(left_s) else f"; {max(left_s, 0):.0f} s were left"
+    for n in sizes:
+        needed = trial_s * n / max(search_train, 1)
+        if needed <= left_s:
+            more = f", about {needed:.0f} s on {n}" if n != search_train else ""
+            why = f"its trial trained for {trial_s:.0f} s on {search_train} images{more}{left}"
+            return FinalChoice("retrained", "--final-model retrain; " + why if choice == "retrain" else why, n)
+    if choice == "retrain":
+        return FinalChoice("retrained", f"--final-model retrain (about {trial_s:.0f} s{left})", search_train)
+    return FinalChoice("checkpoint", f"retraining would take about {trial_s:.0f} s{left}")
 
 
 def _val_size(request: Request, train_size: int) -> int:
@@ -216,7 +257,7 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
     """
     ranked = by_cost(sample_configs(space, seed=seed), input_shape, num_classes)
     cheapest_flops, typical_flops = ranked[0][0], ranked[len(ranked) // 2][0]
-    per_trial = epochs_per_trial(request.max_epochs, request.early_stopping)
+    per_trial = epochs_per_trial(request.max_epochs, request.early_stopping, request.min_epochs)
     samples_target = request.num_samples or request.min_samples
     wanted = samples_target * per_trial
 
@@ -228,14 +269,10 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
     else:  # all the data first, then the ladder's smaller subsets
         sizes = [request.full_train, *(n for n in TRAIN_SIZES if n < request.full_train)]
     left = request.budget_s - request.elapsed_s
-    train_size = sizes[-1]
-    for n in sizes:
-        if affordable(left - final_reserve(speed, typical_flops, n, request), n) >= wanted:
-            train_size = n
-            break
-    val_size = _val_size(request, train_size)
-    reserve = final_reserve(speed, typical_flops, train_size, request)
+    reserve = final_reserve(speed, typical_flops, request)
     search_s = left - reserve
+    train_size = next((n for n in sizes if affordable(search_s, n) >= wanted), sizes[-1])
+    val_size = _val_size(request, train_size)
     cheapest_first = speed.first_epoch_extra_s + speed.epoch_s(cheapest_flops, train_size, val_size)
     if search_s < cheapest_first:
         needed = request.elapsed_s + reserve + 3 * cheapest_first
@@ -252,9 +289,21 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
         num_samples = min(MAX_PLANNED_SAMPLES, max(request.min_samples, afford))
     cap = EXPENSIVE_FACTOR * search_s * request.slots / (samples_target * per_trial)
     dropped = too_expensive(space, ranked, speed, cap, train_size, val_size)
+    # Then the final model: at least half of the configs left must be ones it can retrain on all the
+    # training data for every epoch within its largest share (as an epoch at the search's sizes of the
+    # config with the FLOPs that share affords); a winner beyond that is retrained on fewer images.
+    full_train = request.train_size or request.full_train
+    final_flops = speed.flops * FINAL_SHARE * left / request.max_epochs / (full_train * speed.train_s_per_example)
+    affordable = space.without(dropped)
+    ranked_left = by_cost(sample_configs(affordable, seed=seed), input_shape, num_classes)
+    final_cap = speed.epoch_s(final_flops, train_size, val_size)
+    for key, values in too_expensive(affordable, ranked_left, speed, final_cap, train_size, val_size,
+                                     quantile=FINAL_QUANTILE).items():  # fmt: skip
+        dropped[key] = [v for v in space.values_of(key) if v in values or v in dropped.get(key, [])]
     plan = Plan(
         budget_s=request.budget_s, search_s=search_s, final_reserve_s=reserve, slots=request.slots,
-        train_size=train_size, val_size=val_size, num_samples=num_samples, epochs_wanted=wanted,
+        train_size=train_size, val_size=val_size, full_train_size=full_train, num_samples=num_samples,
+        epochs_wanted=wanted,
         typical_epoch_s=typical_epoch, cheapest_first_epoch_s=cheapest_first, dropped=dropped,
         speed={**dataclasses.asdict(speed), "typical_flops": typical_flops, "cheapest_flops": cheapest_flops},
     )  # fmt: skip
@@ -262,36 +311,39 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
 
 
 def too_expensive(space: SearchSpace, ranked: list[tuple[float, dict[str, Any]]], speed: Speed, cap_s: float,
-                   n_train: int, n_val: int) -> dict[str, list[Any]]:  # fmt: skip
-    """Values of cost keys to leave out so that :data:`CAP_QUANTILE` of the configs the space draws (the
-    sampled ``ranked`` ones) have an epoch of at most ``cap_s``: the costliest value of one key at a time,
-    whichever removal lowers that quantile most, until it fits (each key keeps at least one value).
+                   n_train: int, n_val: int, quantile: float = CAP_QUANTILE) -> dict[str, list[Any]]:  # fmt: skip
+    """Values of cost keys to leave out so that ``quantile`` of the configs the space draws (the sampled
+    ``ranked`` ones) have an epoch of at most ``cap_s``: one value at a time, the one whose configs cost
+    the most relative to the other configs still kept (each key keeps at least one value).
 
     Costs compound (64 filters with 5x5 kernels and 3 blocks), so values are judged on the configs they
-    appear in, not one key at a time."""
+    appear in, not one key at a time. Judged relative to the rest, the widest values (64 filters: 4x the
+    others' cost) go before depth (2 convs per block: 1.7x), which buys accuracy more cheaply."""
     keys = [key for key, domain in space.params.items() if cfg.split_key(key)[0] in COST_KEYS
             and isinstance(domain, sample.Categorical | sample.Integer) and len(space.values_of(key)) > 1]  # fmt: skip
     kept = {key: set(space.values_of(key)) for key in keys}
 
-    def quantile(keep: dict[str, set]) -> float:
-        flops = [f for f, config in ranked if all(config.get(key) in values for key, values in keep.items())]
-        return speed.epoch_s(float(np.quantile(flops, CAP_QUANTILE)), n_train, n_val) if flops else 0.0
+    def kept_configs() -> list[tuple[float, dict[str, Any]]]:
+        return [(f, config) for f, config in ranked if all(config.get(k) in values for k, values in kept.items())]
 
-    while quantile(kept) > cap_s:
+    def epoch_at_quantile() -> float:
+        flops = [f for f, _ in kept_configs()]
+        return speed.epoch_s(float(np.quantile(flops, quantile)), n_train, n_val) if flops else 0.0
+
+    while epoch_at_quantile() > cap_s:
         options = []
         for key in (k for k in keys if len(kept[k]) > 1):
             by_value: dict[Any, list[float]] = {}
-            for flops, config in ranked:
-                if all(config.get(k) in values for k, values in kept.items()):
-                    by_value.setdefault(config.get(key), []).append(flops)
+            for flops, config in kept_configs():
+                by_value.setdefault(config.get(key), []).append(flops)
             if len(by_value) < 2:
                 continue
             costliest = max(by_value, key=lambda value: float(np.mean(by_value[value])))
-            trial = {**kept, key: kept[key] - {costliest}}
-            options.append((quantile(trial), key, costliest))
+            rest = [f for value, flops in by_value.items() if value != costliest for f in flops]
+            options.append((float(np.mean(by_value[costliest])) / float(np.mean(rest)), key, costliest))
         if not options:
             break
-        _, key, value = min(options, key=lambda option: option[0])
+        _, key, value = max(options, key=lambda option: option[0])
         kept[key] = kept[key] - {value}
     return {key: [v for v in space.values_of(key) if v not in kept[key]] for key in keys if kept[key] != set(
         space.values_of(key))}
@@ -334,5 +386,6 @@ def describe_plan(plan: Plan, cpus: float, gpus: float) -> str:
         f"Fitted to {plan.search_s:.0f} s of search x {plan.slots} trial(s) at once: {plan.train_size} training and "
         f"{plan.val_size} validation images, up to {plan.num_samples} trials"
         + (f"; too slow for this budget, left out: {dropped}" if dropped else "")
-        + f"; {plan.final_reserve_s:.0f} s kept for the final model."
+        + f"; {plan.final_reserve_s:.0f} s kept for the final model (the best config retrained on all "
+        f"{plan.full_train_size} training images when it fits)."
     )

@@ -73,7 +73,8 @@ def time_budget(text: str) -> float:
 
 
 # Flags whose script defaults give way to --smoke-test's small values (a value the user types always wins).
-SCRIPT_DEFAULTS_UNLESS_SMOKE = ("num_samples", "max_epochs", "train_size", "val_size", "test_size", "time_budget_s")
+SCRIPT_DEFAULTS_UNLESS_SMOKE = ("num_samples", "max_epochs", "min_epochs", "train_size", "val_size", "test_size",
+                                "time_budget_s")  # fmt: skip
 
 
 def _default_note(defaults: dict[str, Any], key: str, fallback: str) -> str:
@@ -98,6 +99,9 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
     parser.add_argument("--max-epochs", type=positive_int, default=None,
                         help="epochs of a trial that is never stopped early (" + _default_note(defaults, "max_epochs",
                                                                                           "10") + ")")
+    parser.add_argument("--min-epochs", type=positive_int, default=None,
+                        help="epochs before early stopping may stop a trial: ASHA's grace period, BOHB's first rung "
+                        "(" + _default_note(defaults, "min_epochs", "1") + ")")
     parser.add_argument("--cpus-per-trial", type=positive_float, default=d("cpus_per_trial", 1.0))
     parser.add_argument("--gpus-per-trial", type=non_negative_float, default=d("gpus_per_trial", 0.0),
                         help="GPUs per trial; fractions share a GPU (0.25 = four trials per GPU)")

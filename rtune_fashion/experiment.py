@@ -51,8 +51,8 @@ from rtune_fashion.trainable import train_trial, trial_seed
 TrialFunction = Callable[..., None]  # (config, *, data, max_epochs, seed) -> None, reports to Tune
 BEST_MODEL_FILE = "best_model.keras"
 # Settings a resumed experiment must keep: they define the search (resources, retries and paths may change).
-RESUME_FIXED = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "seed", "train_size", "val_size",
-                "test_size", "space_values", "time_budget_s")  # fmt: skip
+RESUME_FIXED = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "min_epochs", "seed", "train_size",
+                "val_size", "test_size", "space_values", "time_budget_s")  # fmt: skip
 # Settings a time budget's plan may have chosen (and the budget, which Tune restores with its state): a
 # resume that leaves them unset takes the stored ones.
 PLANNED = ("num_samples", "train_size", "val_size", "space_values", "time_budget_s")
@@ -82,6 +82,10 @@ class ExperimentSettings:
     # None: what a --time-budget affords (rtune_fashion.budget), else 1 pass for the grid searcher, else 10
     num_samples: int | None = None
     max_epochs: int | None = None  # None: 10 (2 with --smoke-test)
+    # No trial is stopped early before this many epochs (ASHA's grace period; BOHB's first rung, as close
+    # as Ray's brackets allow): a first epoch favours configs that start fast (small batches, no batch
+    # norm) over those that end best.
+    min_epochs: int | None = None  # None: 1
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
@@ -119,6 +123,7 @@ class ExperimentSettings:
             self.final_model = self.final_model or "checkpoint"
         self.final_model = self.final_model or "auto"
         self.max_epochs = 10 if self.max_epochs is None else self.max_epochs
+        self.min_epochs = 1 if self.min_epochs is None else self.min_epochs
         if self.num_samples is None and (self.searcher == "grid" or self.time_budget_s is None):
             self.num_samples = 1 if self.searcher == "grid" else 10
         if self.name is None:
@@ -154,12 +159,17 @@ class ExperimentSettings:
         Raises:
             ExperimentError: naming the setting, its value and what is accepted.
         """
-        positive_ints = {"num_samples": self.num_samples, "max_epochs": self.max_epochs}
+        positive_ints = {"num_samples": self.num_samples, "max_epochs": self.max_epochs, "min_epochs": self.min_epochs}
         for name, value in positive_ints.items():
             if value is None and name == "num_samples":  # chosen by the time budget's plan
                 continue
             if not isinstance(value, int) or value < 1:
                 raise ExperimentError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}.")
+        if self.min_epochs > self.max_epochs:
+            raise ExperimentError(
+                f"--min-epochs {self.min_epochs} is more than --max-epochs {self.max_epochs}: no trial could be "
+                "stopped early. Fix: a --min-epochs of at most --max-epochs (1: stop after the first epoch)."
+            )
         if not self.cpus_per_trial > 0:
             raise ExperimentError(f"--cpus-per-trial must be above 0, got {self.cpus_per_trial!r}.")
         if not self.gpus_per_trial >= 0:
@@ -236,12 +246,14 @@ def _trial_dirname(trial: Any) -> str:
 def _retrain(config: dict[str, Any], data: Dataset, epochs: int, seed: int, schedule_epochs: int, cpus: float,
              gpus: float) -> dict:  # fmt: skip
     """Train ``config`` from scratch for ``epochs`` (a learning-rate schedule spans ``schedule_epochs``, as in
-    the search), then evaluate it once on val and test; the metrics and the saved model's bytes."""
+    the search; no validation between epochs), then evaluate it once on val and test; the metrics and the
+    saved model's bytes."""
     from rtune_fashion import devices
     from rtune_fashion.retrain import train_and_test
 
     devices.configure(cpus, gpus)
-    model, outcome = train_and_test(config, data, epochs=epochs, seed=seed, schedule_epochs=schedule_epochs)
+    model, outcome = train_and_test(config, data, epochs=epochs, seed=seed, schedule_epochs=schedule_epochs,
+                                    validate_each_epoch=False)
     outcome["model_bytes"] = _model_bytes(model)
     return outcome
 
@@ -265,7 +277,8 @@ def prepare(settings: ExperimentSettings) -> tuple[SearchSpace, SearchPlan]:
         space = space.restricted(settings.space_values)
         validate_search_space(space)
     plan = make_search(settings.searcher, settings.scheduler, space, max_epochs=settings.max_epochs,
-                       seed=settings.seed, max_concurrent=settings.max_concurrent)  # fmt: skip
+                       seed=settings.seed, min_epochs=settings.min_epochs,
+                       max_concurrent=settings.max_concurrent)  # fmt: skip
     return space, plan
 
 
@@ -333,7 +346,7 @@ def _read_stored(experiment_dir: Path) -> dict[str, Any]:
 
 def _check_same_search(settings: ExperimentSettings, stored: dict[str, Any], trainable: TrialFunction) -> None:
     """Refuse to resume with settings, a space definition or a trainable that differ from the experiment's."""
-    before = stored["settings"]
+    before = {"min_epochs": 1, **stored["settings"]}  # experiments started before --min-epochs existed
     changed = [f"{key}: {before.get(key)!r} when started, {getattr(settings, key)!r} now"
                for key in RESUME_FIXED if before.get(key) != getattr(settings, key)]  # fmt: skip
     if changed:
@@ -489,9 +502,9 @@ def run_experiment(
     try:
         _check_gpu_request(settings.gpus_per_trial)
         _check_cluster_storage(settings, echo)
-        plan = None
-        if planning:
-            plan, data = _fit_to_budget(settings, space, data, started, echo)
+        plan, search_data = None, data
+        if planning:  # the search trains on the plan's subset; the final model may see all of ``data``
+            plan, search_data = _fit_to_budget(settings, space, data, started, echo)
             space, search = prepare(settings)
         experiment_dir.mkdir(parents=True, exist_ok=True)
         makes_final = settings.retrain and isinstance(data, Dataset) and len(data.y_test) > 0
@@ -515,7 +528,7 @@ def run_experiment(
             echo(f"Time budget {format_elapsed(settings.time_budget_s).strip()}: the search ends by "
                  f"{_clock(time.time() + search_budget)}, the whole run by {_clock(deadline)}.")
         echo(f"Watch it: tensorboard --logdir {settings.experiment_uri}   |   rtune report {settings.experiment_uri}")
-        tuner = _make_tuner(settings, space, search, data, trainable, echo, trainable_options or {},
+        tuner = _make_tuner(settings, space, search, search_data, trainable, echo, trainable_options or {},
                             search_budget=search_budget, deadline=deadline)  # fmt: skip
         fit_started = time.time()
         results = tuner.fit()
@@ -530,7 +543,7 @@ def run_experiment(
         if makes_final and summary["best"] is not None:
             in_driver = started_ray and settings.address is None and not ray.cluster_resources().get("GPU")
             summary["final_model"] = _final_model(settings, summary["best"], data, results, deadline,
-                                                  in_driver=in_driver)  # fmt: skip
+                                                  in_driver=in_driver, plan=plan)  # fmt: skip
         summary["wall_time_s"] = time.time() - started
         write_atomic(experiment_dir / SUMMARY_FILE, json.dumps(summary, indent=2, default=str))
         _publish(settings, SUMMARY_FILE, BEST_MODEL_FILE)
@@ -591,7 +604,7 @@ def _fit_to_budget(settings: ExperimentSettings, space: SearchSpace, data: Datas
         budget_s=float(settings.time_budget_s or 0), elapsed_s=time.time() - started, max_epochs=settings.max_epochs,
         slots=_slots(settings), full_train=len(data.y_train), full_val=len(data.y_val),
         train_size=settings.train_size, val_size=settings.val_size, num_samples=settings.num_samples,
-        early_stopping=_scheduler_name(settings) != "fifo",
+        early_stopping=_scheduler_name(settings) != "fifo", min_epochs=int(settings.min_epochs or 1),
     )  # fmt: skip
     plan, fitted = budget.make_plan(request, space, speed, data.input_shape, data.num_classes, seed=settings.seed)
     settings.train_size, settings.val_size, settings.num_samples = plan.train_size, plan.val_size, plan.num_samples
@@ -630,20 +643,30 @@ def _clock(timestamp: float) -> str:
 
 
 def _final_model(settings: ExperimentSettings, best: dict[str, Any], data: Dataset, results: tune.ResultGrid,
-                 deadline: float | None, *, in_driver: bool) -> dict[str, Any]:  # fmt: skip
-    """The final model, made as ``settings.final_model`` says (:func:`budget.final_model_source`): the best
-    config retrained from scratch, or the best trial's last checkpoint (as Keras Tuner's
-    ``get_best_models``). The test set is read once either way; the model is saved as best_model.keras.
+                 deadline: float | None, *, in_driver: bool,
+                 plan: budget.Plan | None = None) -> dict[str, Any]:  # fmt: skip
+    """The final model, made as ``settings.final_model`` says (:func:`budget.final_model_choice`): the best
+    config retrained from scratch for its trial's epochs, on as much of ``data``'s training split as fits
+    in the time left (a budget's search trained on the plan's subset), or the best trial's last checkpoint
+    (as Keras Tuner's ``get_best_models``). Both are evaluated once on ``data``'s whole validation and test
+    splits; the model is saved as best_model.keras.
 
     Raises:
         ExperimentError: the checkpoint is wanted and the best trial has none.
     """
     left = math.inf if deadline is None else deadline - time.time()
-    source, why = budget.final_model_source(settings.final_model, best["trial_time_s"], left)
+    search_train = plan.train_size if plan else len(data.y_train)
+    full_train = plan.full_train_size if plan else len(data.y_train)
+    trial_s = best["trial_time_s"] * (plan.training_share() if plan else 1.0)  # its epochs without validation
+    choice = budget.final_model_choice(settings.final_model, trial_s, search_train, full_train, left)
+    source, why = choice.source, choice.why
     if source == "retrained":
         seed = trial_seed(settings.seed, best["raw_config"])  # the winning trial's own seed
-        outcome = _run_final_step(settings, in_driver, _retrain, best["raw_config"], data, best["epochs"], seed,
+        train = data if choice.train_size == len(data.y_train) else data.subset(
+            {"train": int(choice.train_size or 0)}, seed=settings.seed)  # fmt: skip
+        outcome = _run_final_step(settings, in_driver, _retrain, best["raw_config"], train, best["epochs"], seed,
                                   settings.max_epochs)  # fmt: skip
+        outcome["train_size"] = len(train.y_train)
     else:
         checkpoint = next((r.checkpoint for r in results if r.metrics.get("trial_id") == best["trial_id"]), None)
         if checkpoint is None:

@@ -233,7 +233,8 @@ def trials_table(record: ExperimentRecord) -> list[dict[str, Any]]:
 
 def final_model_line(final: dict[str, Any]) -> str:
     """One line on the final model of summary.json: how it was made and its accuracies."""
-    how = (f"Retrained for {final['epochs']} epochs" if final.get("source", "retrained") == "retrained"
+    images = f" on {final['train_size']} images" if final.get("train_size") else ""
+    how = (f"Retrained for {final['epochs']} epochs{images}" if final.get("source", "retrained") == "retrained"
            else f"The best trial's checkpoint (epoch {final['epochs']}; {final.get('why', '')})")  # fmt: skip
     train = final.get("train_accuracy")
     train_text = f"train {train:.4f}, " if isinstance(train, int | float) and math.isfinite(train) else ""

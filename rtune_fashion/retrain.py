@@ -22,9 +22,11 @@ DEFAULT_EPOCHS = 10
 
 
 def train_and_test(config: dict[str, Any], data: Dataset, *, epochs: int, seed: int,
-                   schedule_epochs: int | None = None) -> tuple[keras.Model, dict[str, float]]:  # fmt: skip
-    """Train ``config`` for ``epochs`` with ``seed``, validating after every epoch; then evaluate val and
-    test once. A learning-rate schedule spans ``schedule_epochs`` (default ``epochs``).
+                   schedule_epochs: int | None = None,
+                   validate_each_epoch: bool = True) -> tuple[keras.Model, dict[str, float]]:  # fmt: skip
+    """Train ``config`` for ``epochs`` with ``seed``, validating after every epoch (unless
+    ``validate_each_epoch`` is False: a search's final model, where only the end counts); then evaluate val
+    and test once. A learning-rate schedule spans ``schedule_epochs`` (default ``epochs``).
 
     Returns the model and: epochs, train_accuracy (the last epoch's, dropout on), val_accuracy (final),
     best_val_accuracy (over the epochs), test_accuracy, train_time_s.
@@ -36,7 +38,8 @@ def train_and_test(config: dict[str, Any], data: Dataset, *, epochs: int, seed: 
     keras.utils.set_random_seed(seed)
     model = build_model(config, data.input_shape, data.num_classes)
     started = time.perf_counter()
-    history = fit_epochs(model, config, data, start_epoch=0, end_epoch=epochs, schedule_epochs=schedule_epochs)
+    history = fit_epochs(model, config, data, start_epoch=0, end_epoch=epochs, schedule_epochs=schedule_epochs,
+                         validate=validate_each_epoch)
     train_time = time.perf_counter() - started
     batch_size = int(cfg.get(config, "batch_size"))
     _, val_accuracy = evaluate(model, data.x_val, data.y_val, batch_size)
@@ -45,7 +48,7 @@ def train_and_test(config: dict[str, Any], data: Dataset, *, epochs: int, seed: 
         "epochs": epochs,
         "train_accuracy": history[-1]["accuracy"] if history else math.nan,
         "val_accuracy": val_accuracy,
-        "best_val_accuracy": max((h["val_accuracy"] for h in history), default=math.nan),
+        "best_val_accuracy": max((h.get("val_accuracy", val_accuracy) for h in history), default=math.nan),
         "test_accuracy": test_accuracy,
         "train_time_s": train_time,
     }

@@ -10,6 +10,7 @@ Metric and mode are not given here: the experiment sets them once, on ``TuneConf
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandForBOHB, TrialScheduler
@@ -72,6 +73,25 @@ def check_names(searcher: str, scheduler: str | None, space: SearchSpace) -> str
     return scheduler
 
 
+def bohb_first_rung(max_t: int, reduction_factor: int) -> int:
+    """The epochs after which HyperBandForBOHB first stops trials: its most aggressive bracket's start.
+
+    Ray 2.60 (``HyperBandScheduler.__init__``): brackets s = 0 .. round(log(max_t) / log(eta)), each
+    starting at ``int(max_t / eta**s)`` epochs; a bracket that would start at 0 is skipped.
+    """
+    brackets = int(round(math.log(max_t) / math.log(reduction_factor))) + 1 if max_t > 1 else 1
+    return min(r for s in range(brackets) if (r := int(max_t * reduction_factor**-s)) > 0)
+
+
+def bohb_reduction_factor(max_t: int, min_epochs: int) -> int:
+    """The smallest reduction factor from 3 whose first rung (:func:`bohb_first_rung`) is at least
+    ``min_epochs`` and still stops trials before ``max_t``; where Ray's bracket arithmetic allows none, the
+    one whose first rung comes closest (the smallest such factor), and 3 when no factor stops any trial."""
+    factors = [eta for eta in range(3, max_t + 1) if bohb_first_rung(max_t, eta) < max_t] or [3]
+    return next((eta for eta in factors if bohb_first_rung(max_t, eta) >= min_epochs),
+                max(factors, key=lambda eta: (bohb_first_rung(max_t, eta), -eta)))  # fmt: skip
+
+
 def make_search(
     searcher: str,
     scheduler: str | None,
@@ -79,11 +99,13 @@ def make_search(
     *,
     max_epochs: int,
     seed: int,
-    grace_period: int = 1,
+    min_epochs: int = 1,
     max_concurrent: int | None = None,
 ) -> SearchPlan:
     """The (searcher, scheduler) pair for the names, seeded, with budgets in epochs.
 
+    No trial is stopped early before ``min_epochs`` epochs: ASHA's grace period, and for BOHB the reduction
+    factor whose most aggressive bracket starts there (:func:`bohb_reduction_factor`; 3 for 1 epoch).
     ``max_concurrent`` limits the random and grid generators here; Tune applies the limit to the other
     searchers itself (``TuneConfig.max_concurrent_trials``) but ignores it for these.
     """
@@ -109,11 +131,11 @@ def make_search(
 
     if scheduler == "bohb":
         trial_scheduler: TrialScheduler = HyperBandForBOHB(
-            time_attr=TIME_ATTR, max_t=max_epochs, reduction_factor=3
+            time_attr=TIME_ATTR, max_t=max_epochs, reduction_factor=bohb_reduction_factor(max_epochs, min_epochs)
         )
     elif scheduler == "asha":
         trial_scheduler = ASHAScheduler(
-            time_attr=TIME_ATTR, max_t=max_epochs, grace_period=min(grace_period, max_epochs), reduction_factor=3
+            time_attr=TIME_ATTR, max_t=max_epochs, grace_period=min(min_epochs, max_epochs), reduction_factor=3
         )
     else:
         trial_scheduler = FIFOScheduler()

@@ -55,6 +55,7 @@ def test_a_generous_budget_takes_all_the_data_and_drops_what_no_budget_affords()
     assert plan.final_reserve_s == pytest.approx(43.2)
     assert plan.search_s == pytest.approx(600 - 20 - 43.2)
     assert plan.typical_epoch_s == pytest.approx(5.16)
+    assert plan.training_share() == pytest.approx(4.8 / 5.16)  # what the final model's prediction scales
     assert plan.num_samples == int(plan.search_s * 2 / 5.16 / 3)  # affordable epochs / 3 per trial
     # 4096 units cost 75x the typical config: an epoch far above 3x what the budget affords per epoch
     assert plan.dropped == {"units": [4096]}
@@ -65,12 +66,24 @@ def test_a_generous_budget_takes_all_the_data_and_drops_what_no_budget_affords()
 
 def test_a_short_budget_takes_a_smaller_subset_and_fewer_trials() -> None:
     plan, _ = budget.make_plan(_request(60), MLP, SPEED, (28, 28, 1), 10)
-    # 48,000 and 24,000 afford fewer than 10 trials x 3 epochs in 25 s x 2 slots; 12,000 affords 42
-    assert (plan.train_size, plan.val_size) == (12000, 6000)
-    assert plan.num_samples == 14  # 42 affordable epochs / 3 per trial
+    # kept for the final model: 40% of the 40 s left after start-up; the search's 24 s x 2 slots afford
+    # fewer than 10 trials x 3 epochs at 48,000 and 24,000 images, 34.8 epochs at 12,000 (1.38 s each)
+    assert plan.final_reserve_s == pytest.approx(16.0) and plan.search_s == pytest.approx(24.0)
+    assert (plan.train_size, plan.val_size, plan.full_train_size) == (12000, 6000, 48000)
+    assert plan.num_samples == 11  # 34.8 affordable epochs / 3 per trial
     tight, _ = budget.make_plan(_request(60, elapsed_s=50, slots=1), MLP, SPEED, (28, 28, 1), 10)
     assert (tight.train_size, tight.num_samples) == (3000, 10)  # 10: the floor, the script's count
+    assert tight.final_reserve_s == pytest.approx(4.0)  # a share of what is left, never more than is left
     assert plan.cheapest_first_epoch_s < plan.search_s
+
+
+def test_values_the_final_model_could_not_retrain_on_all_the_data_are_left_out() -> None:
+    """The 60-s budget's final model has 16 s for 9 epochs on 48,000 images (1.8 s each): only the 64-unit
+    config fits (the 256-unit one needs 4.8 s an epoch there), although the search could afford 256."""
+    plan, space = budget.make_plan(_request(60), MLP, SPEED, (28, 28, 1), 10)
+    assert plan.dropped == {"units": [256, 4096]} and space.params["units"] == 64
+    roomy, _ = budget.make_plan(_request(60, max_epochs=3), MLP, SPEED, (28, 28, 1), 10)
+    assert roomy.dropped == {"units": [4096]}  # 3 epochs of 256 units need 14.4 s of the 16 s its share allows
 
 
 def test_what_the_user_fixed_is_kept() -> None:
@@ -83,24 +96,40 @@ def test_all_the_data_is_the_first_candidate_and_fifo_plans_whole_trials() -> No
     assert (plan.train_size, plan.val_size) == (5000, 1000)  # a dataset smaller than the ladder's top
     fifo, _ = budget.make_plan(_request(60, early_stopping=False), MLP, SPEED, (28, 28, 1), 10)
     assert fifo.epochs_wanted == 10 * 9  # every trial runs all 9 epochs
-    # 90 epochs of the typical config fit in 34.6 s x 2 slots at 6,000 images (0.69 s each), not at 12,000,
-    # which the same budget with early stopping (30 epochs wanted) takes
-    assert fifo.train_size == 6000
+    # 90 epochs of the typical config fit in 24 s x 2 slots at 3,000 images (0.36 s each), not at 6,000
+    # (0.69 s), while the same budget with early stopping (30 epochs wanted) takes 12,000
+    assert fifo.train_size == 3000
 
 
 @pytest.mark.parametrize(
-    ("choice", "needed", "left", "expected"),
+    ("choice", "trial_s", "left", "expected"),
     [
-        ("auto", 30.0, 100.0, ("retrained", "its trial trained for 30 s; 100 s were left")),
-        ("auto", 30.0, float("inf"), ("retrained", "its trial trained for 30 s")),
-        ("auto", 300.0, 100.0, ("checkpoint", "retraining would take about 300 s; 100 s were left")),
-        ("auto", 300.0, -5.0, ("checkpoint", "retraining would take about 300 s; 0 s were left")),
-        ("retrain", 300.0, 100.0, ("retrained", "--final-model retrain")),
-        ("checkpoint", 1.0, 100.0, ("checkpoint", "--final-model checkpoint")),
+        # its trial trained 30 s on 6,000 images: all 48,000 need 240 s
+        ("auto", 30.0, 300.0, ("retrained", 48000, "its trial trained for 30 s on 6000 images, about 240 s on 48000; "
+                                                   "300 s were left")),
+        ("auto", 30.0, float("inf"), ("retrained", 48000, "its trial trained for 30 s on 6000 images, about 240 s on "
+                                                          "48000")),
+        ("auto", 30.0, 100.0, ("retrained", 12000, "its trial trained for 30 s on 6000 images, about 60 s on 12000; "
+                                                   "100 s were left")),  # 24,000 would need 120 s
+        ("auto", 30.0, 40.0, ("retrained", 6000, "its trial trained for 30 s on 6000 images; 40 s were left")),
+        ("auto", 300.0, 100.0, ("checkpoint", None, "retraining would take about 300 s; 100 s were left")),
+        ("auto", 300.0, -5.0, ("checkpoint", None, "retraining would take about 300 s; 0 s were left")),
+        ("retrain", 300.0, 100.0, ("retrained", 6000, "--final-model retrain (about 300 s; 100 s were left)")),
+        ("retrain", 30.0, 100.0, ("retrained", 12000, "--final-model retrain; its trial trained for 30 s on 6000 "
+                                                      "images, about 60 s on 12000; 100 s were left")),
+        ("checkpoint", 1.0, 100.0, ("checkpoint", None, "--final-model checkpoint")),
     ],
 )
-def test_final_model_is_retrained_when_its_training_fits_in_the_time_left(choice, needed, left, expected) -> None:
-    assert budget.final_model_source(choice, needed, left) == expected
+def test_the_final_model_retrains_on_the_most_images_that_fit_in_the_time_left(choice, trial_s, left,
+                                                                                expected) -> None:  # fmt: skip
+    made = budget.final_model_choice(choice, trial_s, 6000, 48000, left)
+    assert (made.source, made.train_size, made.why) == expected
+
+
+def test_without_a_subset_the_final_model_retrains_on_the_search_data() -> None:
+    made = budget.final_model_choice("auto", 30.0, 5000, 5000, 31.0)
+    assert (made.source, made.train_size, made.why) == ("retrained", 5000, "its trial trained for 30 s on 5000 "
+                                                                            "images; 31 s were left")  # fmt: skip
 
 
 def test_a_budget_shorter_than_one_first_epoch_is_refused_with_the_fix() -> None:

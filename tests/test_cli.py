@@ -42,6 +42,9 @@ def _fails(capsys, argv: list[str], message: str) -> str:
         (["--time-budget", "0"], "argument --time-budget: must be a number of seconds above 0, or none, got '0'"),
         (["--time-budget", "soon"], "argument --time-budget: must be a number of seconds above 0, or none, got 'soon'"),
         (["--final-model", "best"], "argument --final-model: invalid choice: 'best'"),
+        (["--min-epochs", "0"], "argument --min-epochs: must be a positive integer, got '0'"),
+        (["--min-epochs", "5", "--max-epochs", "4"], "--min-epochs 5 is more than --max-epochs 4: no trial could be "
+                                                     "stopped early. Fix: a --min-epochs of at most --max-epochs"),
     ],
 )
 def test_bad_run_flags(capsys, tmp_path: Path, flags: list[str], message: str) -> None:
@@ -86,12 +89,13 @@ def test_grid_searcher_makes_one_pass_by_default() -> None:
     assert (grid.num_samples, other.num_samples) == (1, 10)
 
 
-MAIN_SCRIPT = {"space": "cnn_wide", "searcher": "bohb", "max_epochs": 9, "time_budget_s": 900}
+MAIN_SCRIPT = {"space": "cnn_wide", "searcher": "bohb", "max_epochs": 12, "min_epochs": 3, "time_budget_s": 1200}
 
 
 def test_a_script_s_budget_leaves_the_trial_count_to_the_plan_and_none_lifts_it() -> None:
     settings = _settings([], MAIN_SCRIPT)
-    assert (settings.time_budget_s, settings.max_epochs, settings.num_samples) == (900, 9, None)
+    assert (settings.time_budget_s, settings.max_epochs, settings.num_samples) == (1200, 12, None)
+    assert settings.min_epochs == 3
     assert settings.train_size is None  # chosen by the plan after measuring
     assert _settings(["--time-budget", "none"], MAIN_SCRIPT).time_budget_s is None
     assert _settings(["--time-budget", "none"], MAIN_SCRIPT).num_samples == 10
@@ -101,7 +105,7 @@ def test_smoke_test_fills_only_what_the_user_left_unset() -> None:
     smoke = _settings(["--smoke-test"], MAIN_SCRIPT)
     assert (smoke.num_samples, smoke.max_epochs, smoke.train_size, smoke.val_size) == (2, 2, 600, 300)
     assert (smoke.max_concurrent, smoke.final_model) == (1, "checkpoint")
-    assert smoke.time_budget_s is None  # the script's 15 minutes are for the real job
+    assert smoke.time_budget_s is None and smoke.min_epochs == 1  # the script's 20 minutes are for the real job
     typed = _settings(["--smoke-test", "--num-samples", "6", "--max-epochs", "4", "--train-size", "2000"], MAIN_SCRIPT)
     assert (typed.num_samples, typed.max_epochs, typed.train_size, typed.val_size) == (6, 4, 2000, 300)
 

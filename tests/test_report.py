@@ -18,7 +18,9 @@ from rtune_fashion.report import compare, write_report
 from rtune_fashion.results import load_experiment
 from tests.helpers import ROOT, has_checkpoint, start_driver, wait_for
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]  # one worker: one module fixture
+# One worker, one experiment: the fixture is session-scoped because a worker may run other modules' tests
+# between this module's, and a module fixture would then run its search again (measured: twice, 35 s each).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
 NAME = "reported"
 
 
@@ -30,7 +32,7 @@ def _result_rows(experiment_dir: Path) -> dict[str, list[dict]]:
     }
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def experiment(tmp_path_factory) -> dict:
     """A real MLP search (hyperopt + ASHA, one trial at a time), reported once mid-run and once at the end."""
     storage = tmp_path_factory.mktemp("report")

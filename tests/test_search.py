@@ -7,7 +7,7 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandForBOHB
 from rtune_fashion import config as cfg
 from rtune_fashion.errors import SearcherError
 from rtune_fashion.models import build_model
-from rtune_fashion.search import METRIC, MODE, make_search
+from rtune_fashion.search import METRIC, MODE, bohb_first_rung, bohb_reduction_factor, make_search
 from rtune_fashion.spaces import get_space
 
 
@@ -78,3 +78,25 @@ def test_default_schedulers() -> None:
 def test_misuse_is_refused(searcher: str, scheduler: str | None, space: str, message: str) -> None:
     with pytest.raises(SearcherError, match=message):
         make_search(searcher, scheduler, get_space(space), max_epochs=4, seed=0)
+
+
+@pytest.mark.parametrize(
+    ("max_t", "factor", "first"),
+    [(12, 3, 1), (12, 4, 3), (9, 3, 1), (9, 4, 2), (27, 6, 4), (3, 4, 3), (2, 3, 2)],
+)
+def test_bohb_first_rung_follows_rays_bracket_arithmetic(max_t: int, factor: int, first: int) -> None:
+    # Ray 2.60: brackets start at int(max_t / factor**s), s < round(log(max_t) / log(factor)) + 1; 0 is skipped
+    assert bohb_first_rung(max_t, factor) == first
+
+
+@pytest.mark.parametrize(("max_t", "min_epochs", "factor"), [(12, 1, 3), (12, 3, 4), (9, 3, 4), (27, 4, 6), (2, 3, 3)])
+def test_bohb_reduction_factor_starts_its_brackets_at_min_epochs_or_as_close_as_ray_allows(
+        max_t: int, min_epochs: int, factor: int) -> None:  # fmt: skip
+    assert bohb_reduction_factor(max_t, min_epochs) == factor  # (9, 3): no factor starts at 3; 4 starts at 2
+
+
+def test_min_epochs_is_ashas_grace_period_and_bohbs_first_rung() -> None:
+    bohb = make_search("bohb", None, get_space("cnn_wide"), max_epochs=12, seed=0, min_epochs=3).scheduler
+    assert bohb._eta == 4 and bohb_first_rung(12, bohb._eta) == 3  # the main job's: brackets start at 3 and 12
+    asha = make_search("optuna", None, get_space("cnn_wide"), max_epochs=9, seed=0, min_epochs=3).scheduler
+    assert [bracket._rungs[-1][0] for bracket in asha._brackets] == [3]  # its first milestone
