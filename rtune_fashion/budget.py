@@ -5,7 +5,8 @@ training steps of the space's typical config, on a Ray worker with the trial's C
 :func:`make_plan` chooses what the user did not fix:
 
 * the training subset (48,000 down to 3,000 images) and the validation subset (half the training
-  subset, at least 2,000, at most the split), so that the expected trial-epochs fit the search time;
+  subset, at least 2,000, at most the split), so that the expected trial-epochs (the scheduler's own
+  arithmetic: :func:`rtune_fashion.search.expected_epochs_per_trial`) fit the search time;
 * the number of trials the remaining time affords (the script's count is the floor);
 * the values of shape keys (filters, units, kernel size, depth) to leave out until 90% of the configs the
   space draws need at most :data:`EXPENSIVE_FACTOR` times the epoch the budget affords on average;
@@ -33,6 +34,7 @@ from rtune_fashion import config as cfg
 from rtune_fashion.data import Dataset
 from rtune_fashion.errors import ExperimentError
 from rtune_fashion.models import forward_flops
+from rtune_fashion.search import expected_epochs_per_trial
 from rtune_fashion.spaces import SearchSpace, is_grid
 
 TRAIN_SIZES = (48000, 24000, 12000, 6000, 3000)
@@ -50,6 +52,11 @@ FINAL_QUANTILE = 0.5
 # best trial's checkpoint is used. Large, because a search fitted to a slow machine trains on a subset,
 # and the final model is where all the data is seen (measured: docs/MEASURED.md).
 FINAL_SHARE = 0.4
+# A budget without a plan (a custom trainable, a grid) keeps this part of itself for the final model.
+UNPLANNED_FINAL_SHARE = 0.25
+# Seconds kept free at the end of the final model's time, beyond its predicted training and evaluation
+# (starting the step, saving the model, writing the summary).
+FINAL_MARGIN_S = 10.0
 # Part of the budget the measurement may take before the run gives up (a task no node can start, say).
 MEASURE_SHARE = 0.3
 MAX_PLANNED_SAMPLES = 200
@@ -93,6 +100,13 @@ class Plan:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, stored: dict[str, Any]) -> Plan:
+        """The plan as :meth:`to_dict` stored it (settings.json), for a resumed search."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        stored = {"full_train_size": stored.get("train_size"), **stored}  # plans stored before it existed
+        return cls(**{key: value for key, value in stored.items() if key in names})
 
     def training_share(self) -> float:
         """The part of a search epoch (training + validation at the plan's sizes) spent training."""
@@ -184,15 +198,8 @@ class Request:
     val_size: int | None = None
     num_samples: int | None = None
     min_samples: int = 10  # the floor of the trial count when the plan chooses it
-    early_stopping: bool = True  # ASHA or BOHB; False: every trial runs max_epochs (FIFO)
+    scheduler: str = "asha"  # asha, bohb or fifo (every trial runs max_epochs)
     min_epochs: int = 1  # no trial is stopped early before these
-
-
-def epochs_per_trial(max_epochs: int, early_stopping: bool = True, min_epochs: int = 1) -> float:
-    """Epochs a trial runs on average: all of them without early stopping; with ASHA or BOHB (reduction
-    factor 3, most trials end at their first rungs; measured 2.3-4.6 per trial at 10 epochs,
-    docs/benchmarks.md) a third of them, at least 2 and at least the first rung's ``min_epochs``."""
-    return float(max_epochs) if not early_stopping else max(2.0, float(min_epochs), max_epochs / 3)
 
 
 def final_reserve(speed: Speed, typical_flops: float, request: Request) -> float:
@@ -257,7 +264,7 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
     """
     ranked = by_cost(sample_configs(space, seed=seed), input_shape, num_classes)
     cheapest_flops, typical_flops = ranked[0][0], ranked[len(ranked) // 2][0]
-    per_trial = epochs_per_trial(request.max_epochs, request.early_stopping, request.min_epochs)
+    per_trial = expected_epochs_per_trial(request.scheduler, request.max_epochs, request.min_epochs)
     samples_target = request.num_samples or request.min_samples
     wanted = samples_target * per_trial
 
@@ -294,10 +301,10 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
     # config with the FLOPs that share affords); a winner beyond that is retrained on fewer images.
     full_train = request.train_size or request.full_train
     final_flops = speed.flops * FINAL_SHARE * left / request.max_epochs / (full_train * speed.train_s_per_example)
-    affordable = space.without(dropped)
-    ranked_left = by_cost(sample_configs(affordable, seed=seed), input_shape, num_classes)
+    narrowed = space.without(dropped)
+    ranked_left = by_cost(sample_configs(narrowed, seed=seed), input_shape, num_classes)
     final_cap = speed.epoch_s(final_flops, train_size, val_size)
-    for key, values in too_expensive(affordable, ranked_left, speed, final_cap, train_size, val_size,
+    for key, values in too_expensive(narrowed, ranked_left, speed, final_cap, train_size, val_size,
                                      quantile=FINAL_QUANTILE).items():  # fmt: skip
         dropped[key] = [v for v in space.values_of(key) if v in values or v in dropped.get(key, [])]
     plan = Plan(

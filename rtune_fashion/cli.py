@@ -135,8 +135,8 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
                         help="no final model: skip retraining the best config and its test evaluation")
     parser.add_argument("--final-model", choices=("auto", "retrain", "checkpoint"), default=d("final_model"),
                         help="retrain the best config from scratch, or take the best trial's last checkpoint; auto "
-                        "(default): retrain if its trial's training time fits in the time budget left (with "
-                        "--smoke-test: checkpoint)")
+                        "(default): retrain on the most training images (all first) on which its trial's measured "
+                        "time fits in the time budget left, else the checkpoint (with --smoke-test: checkpoint)")
 
 
 def settings_from_args(args: argparse.Namespace, defaults: dict[str, Any] | None = None):  # -> ExperimentSettings
@@ -152,6 +152,11 @@ def settings_from_args(args: argparse.Namespace, defaults: dict[str, Any] | None
                 values[key] = (defaults or {}).get(key)
     if values.get("time_budget_s") == math.inf:
         values["time_budget_s"] = None
+    if args.min_epochs is None and values.get("min_epochs"):  # the script's default, not typed: made to fit
+        from rtune_fashion.search import default_scheduler, nearest_min_epochs
+
+        scheduler = values.get("scheduler") or default_scheduler(values["searcher"])
+        values["min_epochs"] = nearest_min_epochs(scheduler, values.get("max_epochs") or 10, values["min_epochs"])
     return ExperimentSettings(**values)
 
 

@@ -484,11 +484,12 @@ def run_experiment(
     if stored is not None:  # the stored space values and planned settings are filled in now
         space, search = prepare(settings)
     planning = _fits_to_budget(settings, space, data, trainable)
+    plan = budget.Plan.from_dict(stored["plan"]) if stored and stored.get("plan") else None  # a resumed plan
     if settings.num_samples is None and not planning:  # a budget with no plan (custom trainable, grid, ...)
         settings.num_samples = 1 if space.is_grid else 10
     if data is None:
         sizes = settings.subset()
-        if planning:  # the plan chooses the training and validation subsets after measuring
+        if planning or plan:  # the plan chooses (chose) the search's subsets; the final model may see all
             sizes = {"test": settings.test_size} if settings.test_size else None
         data = load_fashion_mnist(settings.data_dir, subset=sizes, subset_seed=settings.seed)
     experiment_dir = settings.experiment_dir
@@ -502,10 +503,12 @@ def run_experiment(
     try:
         _check_gpu_request(settings.gpus_per_trial)
         _check_cluster_storage(settings, echo)
-        plan, search_data = None, data
+        search_data = data
         if planning:  # the search trains on the plan's subset; the final model may see all of ``data``
             plan, search_data = _fit_to_budget(settings, space, data, started, echo)
             space, search = prepare(settings)
+        elif plan and isinstance(data, Dataset):  # resumed: the same subset as when it started
+            search_data = plan_subset(data, plan, settings.seed)
         experiment_dir.mkdir(parents=True, exist_ok=True)
         makes_final = settings.retrain and isinstance(data, Dataset) and len(data.y_test) > 0
         deadline, search_budget = _deadlines(settings, started, plan, makes_final, stored)
@@ -604,7 +607,7 @@ def _fit_to_budget(settings: ExperimentSettings, space: SearchSpace, data: Datas
         budget_s=float(settings.time_budget_s or 0), elapsed_s=time.time() - started, max_epochs=settings.max_epochs,
         slots=_slots(settings), full_train=len(data.y_train), full_val=len(data.y_val),
         train_size=settings.train_size, val_size=settings.val_size, num_samples=settings.num_samples,
-        early_stopping=_scheduler_name(settings) != "fifo", min_epochs=int(settings.min_epochs or 1),
+        scheduler=_scheduler_name(settings), min_epochs=int(settings.min_epochs or 1),
     )  # fmt: skip
     plan, fitted = budget.make_plan(request, space, speed, data.input_shape, data.num_classes, seed=settings.seed)
     settings.train_size, settings.val_size, settings.num_samples = plan.train_size, plan.val_size, plan.num_samples
@@ -612,21 +615,26 @@ def _fit_to_budget(settings: ExperimentSettings, space: SearchSpace, data: Datas
         settings.space_values = {**(settings.space_values or {}),
                                  **{key: fitted.values_of(key) for key in plan.dropped}}  # fmt: skip
     echo(budget.describe_plan(plan, settings.cpus_per_trial, settings.gpus_per_trial))
-    return plan, data.subset({"train": plan.train_size, "val": plan.val_size}, seed=settings.seed)
+    return plan, plan_subset(data, plan, settings.seed)
+
+
+def plan_subset(data: Dataset, plan: budget.Plan, seed: int) -> Dataset:
+    """The subsets of ``data`` that a plan's search trains and validates on (the same draw on resume)."""
+    return data.subset({"train": plan.train_size, "val": plan.val_size}, seed=seed)
 
 
 def _deadlines(settings: ExperimentSettings, started: float, plan: budget.Plan | None, makes_final: bool,
                stored: dict[str, Any] | None) -> tuple[float | None, float | None]:  # fmt: skip
     """(when the whole run must end, the search's own time budget in seconds); (None, None) without a budget.
 
-    The final model's share is the plan's reserve, or :data:`budget.FINAL_SHARE` of the budget when no plan
-    was made. A resumed search gets the search budget it started with again (Tune restores it with its
+    The final model's share is the plan's reserve, or :data:`budget.UNPLANNED_FINAL_SHARE` of the budget
+    when no plan was made. A resumed search gets the search budget it started with again (Tune restores it with its
     state), and the run's deadline moves with it."""
     if settings.time_budget_s is None:
         return None, None
     reserve = 0.0
     if makes_final:
-        reserve = plan.final_reserve_s if plan else budget.FINAL_SHARE * settings.time_budget_s
+        reserve = plan.final_reserve_s if plan else budget.UNPLANNED_FINAL_SHARE * settings.time_budget_s
     if settings.resume and stored and stored.get("search_budget_s"):
         search_budget = float(stored["search_budget_s"])
         return time.time() + search_budget + reserve, search_budget
@@ -654,10 +662,15 @@ def _final_model(settings: ExperimentSettings, best: dict[str, Any], data: Datas
     Raises:
         ExperimentError: the checkpoint is wanted and the best trial has none.
     """
-    left = math.inf if deadline is None else deadline - time.time()
     search_train = plan.train_size if plan else len(data.y_train)
     full_train = plan.full_train_size if plan else len(data.y_train)
-    trial_s = best["trial_time_s"] * (plan.training_share() if plan else 1.0)  # its epochs without validation
+    share = plan.training_share() if plan else 1.0
+    trial_s = best["trial_time_s"] * share  # its epochs without their validation
+    # What the final step spends beside training: one evaluation of val and test at the trial's own rate
+    # per image, and a margin for starting it and saving the model.
+    eval_per_image = best["trial_time_s"] * (1 - share) / max(best["epochs"], 1) / (plan.val_size if plan else 1)
+    overhead = eval_per_image * (len(data.y_val) + len(data.y_test)) + budget.FINAL_MARGIN_S
+    left = math.inf if deadline is None else deadline - time.time() - overhead
     choice = budget.final_model_choice(settings.final_model, trial_s, search_train, full_train, left)
     source, why = choice.source, choice.why
     if source == "retrained":
@@ -677,8 +690,9 @@ def _final_model(settings: ExperimentSettings, best: dict[str, Any], data: Datas
         batch_size = int(cfg.get(best["raw_config"], "batch_size"))
         outcome = _run_final_step(settings, in_driver, _evaluate_checkpoint, checkpoint, data, batch_size)
         outcome["train_accuracy"] = best["last_accuracy"]
+        outcome["train_size"] = search_train  # the trial's own training set
     write_atomic(settings.experiment_dir / BEST_MODEL_FILE, outcome.pop("model_bytes"))
-    outcome.update(source=source, why=why)
+    outcome.update(source=source, why=why, val_size=len(data.y_val), test_size=len(data.y_test))
     return outcome
 
 

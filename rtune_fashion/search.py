@@ -73,23 +73,76 @@ def check_names(searcher: str, scheduler: str | None, space: SearchSpace) -> str
     return scheduler
 
 
-def bohb_first_rung(max_t: int, reduction_factor: int) -> int:
-    """The epochs after which HyperBandForBOHB first stops trials: its most aggressive bracket's start.
+def _bohb_brackets(max_t: int, reduction_factor: int) -> list[tuple[int, int, int]]:
+    """(s, trials, first rung) of each bracket of one HyperBandForBOHB band, in the order BOHB fills them
+    (the largest first), read from Ray's own scheduler (``_s_max_1``, ``_get_n0``, ``_get_r0``: Ray is
+    pinned to 2.60); brackets that would start at 0 epochs are skipped, as Ray does."""
+    band = HyperBandForBOHB(time_attr=TIME_ATTR, max_t=max_t, reduction_factor=reduction_factor)
+    brackets = [(s, band._get_n0(s), band._get_r0(s)) for s in reversed(range(band._s_max_1))]
+    return [bracket for bracket in brackets if bracket[2] > 0]
 
-    Ray 2.60 (``HyperBandScheduler.__init__``): brackets s = 0 .. round(log(max_t) / log(eta)), each
-    starting at ``int(max_t / eta**s)`` epochs; a bracket that would start at 0 is skipped.
-    """
-    brackets = int(round(math.log(max_t) / math.log(reduction_factor))) + 1 if max_t > 1 else 1
-    return min(r for s in range(brackets) if (r := int(max_t * reduction_factor**-s)) > 0)
+
+def bohb_first_rung(max_t: int, reduction_factor: int) -> int:
+    """The epochs after which HyperBandForBOHB first stops trials: its most aggressive bracket's start."""
+    return min(r0 for _, _, r0 in _bohb_brackets(max_t, reduction_factor))
 
 
 def bohb_reduction_factor(max_t: int, min_epochs: int) -> int:
-    """The smallest reduction factor from 3 whose first rung (:func:`bohb_first_rung`) is at least
-    ``min_epochs`` and still stops trials before ``max_t``; where Ray's bracket arithmetic allows none, the
-    one whose first rung comes closest (the smallest such factor), and 3 when no factor stops any trial."""
+    """The smallest reduction factor from 3 whose first rung (:func:`bohb_first_rung`) is ``min_epochs`` or
+    more and that still stops some trials before ``max_t`` (3 when ``min_epochs`` is 1).
+
+    Raises:
+        SearcherError: no factor does (Ray's brackets start at ``int(max_t / factor**s)``), naming the first
+            rungs that are possible and a ``--max-epochs`` near ``max_t`` that allows ``min_epochs``.
+    """
     factors = [eta for eta in range(3, max_t + 1) if bohb_first_rung(max_t, eta) < max_t] or [3]
-    return next((eta for eta in factors if bohb_first_rung(max_t, eta) >= min_epochs),
-                max(factors, key=lambda eta: (bohb_first_rung(max_t, eta), -eta)))  # fmt: skip
+    chosen = next((eta for eta in factors if bohb_first_rung(max_t, eta) >= min_epochs), None)
+    if chosen is not None or min_epochs <= 1:
+        return chosen or 3
+    possible = sorted({bohb_first_rung(max_t, eta) for eta in factors})
+    nearby = next((m for m in range(max_t + 1, 4 * max_t + 1) if any(
+        min_epochs <= bohb_first_rung(m, eta) < m for eta in range(3, m + 1))), None)  # fmt: skip
+    raise SearcherError(
+        f"BOHB cannot start its brackets at --min-epochs {min_epochs} with --max-epochs {max_t}: Ray's "
+        f"HyperBand brackets then start at {', '.join(map(str, possible))} epochs. Fix: --min-epochs "
+        f"{max(r for r in possible if r < min_epochs)}" + (f", or --max-epochs {nearby}" if nearby else "") + "."
+    )
+
+
+def nearest_min_epochs(scheduler: str, max_epochs: int, wanted: int) -> int:
+    """The largest first rung up to ``wanted`` that ``scheduler`` can have at ``max_epochs`` (for a default
+    the user did not type: ``--max-epochs 9`` under BOHB makes a default of 3 into 2)."""
+    if scheduler != "bohb":
+        return max(1, min(wanted, max_epochs))
+    rungs = {bohb_first_rung(max_epochs, eta) for eta in range(3, max_epochs + 1)} | {1}
+    return max(r for r in rungs if r <= wanted and (r < max_epochs or r == 1))
+
+
+def expected_epochs_per_trial(scheduler: str, max_epochs: int, min_epochs: int = 1) -> float:
+    """Epochs a trial trains on average under ``scheduler``, from the scheduler's own arithmetic.
+
+    * fifo: all of them;
+    * asha: every trial reaches the grace period (``min_epochs``), and a third of those at each rung goes
+      on to the next (Ray's rungs: ``min_epochs * 3**k`` below ``max_epochs``), the last third to the end;
+    * bohb: one whole band of HyperBandForBOHB (each bracket's trials at its first rung, ``1/factor`` of
+      them on at each halving), divided by the band's trials.
+    """
+    if scheduler == "fifo":
+        return float(max_epochs)
+    if scheduler == "bohb":
+        factor = bohb_reduction_factor(max_epochs, min_epochs)
+        epochs = trials = 0.0
+        for s, n, rung in _bohb_brackets(max_epochs, factor):
+            trials += n
+            done = 0
+            for _ in range(s + 1):
+                epochs += n * (rung - done)
+                done, n, rung = rung, math.ceil(n / factor), min(rung * factor, max_epochs)
+        return epochs / trials
+    grace = min(min_epochs, max_epochs)
+    rungs = [r for r in (grace * 3**k for k in range(64)) if r < max_epochs]
+    segments = zip([0, *rungs], [*rungs, max_epochs], strict=True)
+    return sum((end - start) / 3**k for k, (start, end) in enumerate(segments))
 
 
 def make_search(

@@ -16,6 +16,9 @@ Sections (``--sections``, default: all but gpu, which runs only when asked):
   rtune trial does) against reading and parsing the idx files again (what Hyperas' ``data()`` does).
 * ``gpu``: 1, 2, 4, 8 trials of one CNN sharing a GPU (aggregate epochs per second), first epoch against
   steady epochs, with a cold and a warm compilation cache.
+* ``keras_tuner``: article E's MLP space searched by the real Keras Tuner (``BayesianOptimization``) and by
+  rtune (Optuna + ASHA, what ``experiments/mlp_optuna.py`` runs), at each ``--batch-sizes``; time to the
+  targets. Needs ``keras-tuner`` (in the ``test`` extra); runs only when asked.
 
 Each section's repeats alternate the order of the methods; tables give medians. Results go to a JSON file
 (``--json``) and to the section's table in ``docs/benchmarks.md`` (``--doc``; other sections are kept).
@@ -58,7 +61,7 @@ from rtune_fashion.spaces import get_space  # noqa: E402
 from rtune_fashion.trainable import trial_seed  # noqa: E402
 from rtune_fashion.training import fit_epochs  # noqa: E402
 
-SECTIONS = ("time_to_target", "overhead", "data_path", "gpu")
+SECTIONS = ("time_to_target", "overhead", "data_path", "gpu", "keras_tuner")
 DEFAULT_SECTIONS = ("time_to_target", "overhead", "data_path")
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -98,9 +101,21 @@ def fmt_s(seconds: float | None) -> str:
     return "not reached" if seconds is None or not np.isfinite(seconds) else f"{seconds:.1f} s"
 
 
+def cpu_model() -> str:
+    """The CPU's model name (what `lscpu | grep "Model name"` prints), or the platform's processor."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
 def machine() -> str:
-    return (f"{os.cpu_count()} CPUs, Python {platform.python_version()}, Ray {ray.__version__}, "
-            f"Keras {keras.__version__} on {keras.backend.backend()}")  # fmt: skip
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (f"{usable} of {os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}, "
+            f"Ray {ray.__version__}, Keras {keras.__version__} on {keras.backend.backend()}")  # fmt: skip
 
 
 def train_in_process(config: dict[str, Any], data: Dataset, epochs: int, seed: int,
@@ -221,9 +236,9 @@ def _median_to_target(runs: list[dict[str, Any]], method: str, target: float) ->
     return (median(values) if hits * 2 > len(mine) else None), hits, len(mine)
 
 
-def table_time_to_target(result: dict[str, Any], mode: Mode, command: str) -> str:
-    runs, methods, targets = result["runs"], result["methods"], result["targets"]
-    baseline = methods[0]
+def time_to_target_rows(runs: list[dict[str, Any]], methods: Sequence[str], targets: Sequence[float],
+                        baseline_of: Callable[[str], str], repeats: int) -> list[str]:  # fmt: skip
+    """The table of medians (with each method's speed-up over its baseline) and each repeat's ratio."""
     head = "| method | wall time | epochs trained | best val accuracy | " + " | ".join(
         f">= {t} (reached / runs) | speed-up" for t in targets) + " |"
     lines = [head, "|" + " --- |" * (4 + 2 * len(targets))]
@@ -233,27 +248,34 @@ def table_time_to_target(result: dict[str, Any], mode: Mode, command: str) -> st
                  f"{median([r['best_val_accuracy'] for r in mine]):.4f}"]  # fmt: skip
         for target in targets:
             seconds, hits, total = _median_to_target(runs, method, target)
-            base, _, _ = _median_to_target(runs, baseline, target)
-            speedup = "-" if method == baseline or seconds is None or base is None else f"{base / seconds:.1f}x"
+            base, _, _ = _median_to_target(runs, baseline_of(method), target)
+            same = baseline_of(method) == method
+            speedup = "-" if same or seconds is None or base is None else f"{base / seconds:.1f}x"
             cells += [f"{fmt_s(seconds)} ({hits}/{total})", speedup]
         lines.append("| " + " | ".join(cells) + " |")
-    per_run = ["", "Ratio of each repeat (sequential time / rtune time, same seed, same run):", ""]
-    for method in methods[1:]:
+    lines += ["", "Ratio of each repeat (baseline time / this method's time, same seed, same run):", ""]
+    for method in (m for m in methods if baseline_of(m) != m):
         for target in targets:
             ratios = []
-            for repeat in range(mode.repeats):
-                base = next(r for r in runs if r["method"] == baseline and r["repeat"] == repeat)
+            for repeat in range(repeats):
+                base = next(r for r in runs if r["method"] == baseline_of(method) and r["repeat"] == repeat)
                 mine = next(r for r in runs if r["method"] == method and r["repeat"] == repeat)
                 b, m = base["seconds_to_target"][str(target)], mine["seconds_to_target"][str(target)]
                 ratios.append("n/a" if b is None or m is None else f"{b / m:.1f}x")
-            per_run.append(f"- {method}, >= {target}: " + ", ".join(ratios))
+            lines.append(f"- {method} against {baseline_of(method)}, >= {target}: " + ", ".join(ratios))
+    return lines
+
+
+def table_time_to_target(result: dict[str, Any], mode: Mode, command: str) -> str:
+    runs, methods, targets = result["runs"], result["methods"], result["targets"]
+    rows = time_to_target_rows(runs, methods, targets, lambda _: methods[0], mode.repeats)
     return "\n".join([
         f"Space A (`mlp_hyperas`), {mode.search_trials} trials of up to {mode.search_epochs} epochs each method, "
         f"{mode.train_size} training / {mode.val_size} validation images, {mode.repeats} repeats (seeds "
         f"{seeds_of(runs)}); medians. Times count from the start of each method (Ray's start included) to the "
         "first epoch of any trial at or above the target. A repeat that never reaches a target counts as its "
         "whole wall time (a lower bound); a target not reached in a majority of repeats is 'not reached'.", "",
-        *lines, *per_run, "", f"Command: `{command}`"])  # fmt: skip
+        *rows, "", f"Command: `{command}`"])  # fmt: skip
 
 
 def seeds_of(runs: list[dict[str, Any]]) -> str:
@@ -491,6 +513,125 @@ def table_gpu(result: dict[str, Any], mode: Mode, command: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
+# 5. Against the real Keras Tuner
+
+
+def article_e_config(hp: Any, batch_size: int) -> dict[str, Any]:
+    """Article E's MLP space in Keras Tuner's own terms (``hp``), as an rtune config: the space
+    ``mlp_kerastuner`` samples the same values (1-3 layers of 50-350 units step 50, dropout, SGD with
+    Nesterov momentum 0.9 or Adam, learning rate)."""
+    num_layers = hp.Int("num_layers", 1, 3)
+    config = {"model": "mlp", "num_layers": num_layers, "dropout": hp.Choice("dropout", [0.0, 0.1, 0.2]),
+              "optimizer": hp.Choice("optimizer", ["sgd", "adam"]), "momentum": 0.9, "nesterov": True,
+              "learning_rate": hp.Choice("learning_rate", [0.1, 0.01, 0.001]), "batch_size": batch_size}  # fmt: skip
+    for layer in range(1, num_layers + 1):
+        config[f"units_{layer}"] = hp.Int(f"units_{layer}", 50, 350, step=50)
+    return config
+
+
+def keras_tuner_search(data: Dataset, trials: int, epochs: int, batch_size: int,
+                       seed: int) -> tuple[float, list[tuple[float, float]]]:  # fmt: skip
+    """Keras Tuner as its users run it: ``BayesianOptimization`` over article E's space, every trial trained
+    for all its epochs in this process, the model from the same builder as rtune's trials.
+
+    Returns (wall seconds, [(seconds since start, val accuracy) per epoch])."""
+    import keras_tuner
+
+    started = time.perf_counter()
+    events: list[tuple[float, float]] = []
+
+    class Record(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+            events.append((time.perf_counter() - started, float((logs or {})["val_accuracy"])))
+
+    def build(hp: Any) -> keras.Model:
+        return build_model(article_e_config(hp, batch_size), data.input_shape, data.num_classes)
+
+    with tempfile.TemporaryDirectory() as directory:
+        tuner = keras_tuner.BayesianOptimization(build, objective="val_accuracy", max_trials=trials, seed=seed,
+                                                 directory=directory, project_name="article_e")  # fmt: skip
+        tuner.search(data.x_train, data.y_train, epochs=epochs, batch_size=batch_size, verbose=0,
+                     validation_data=(data.x_val, data.y_val), callbacks=[Record()])  # fmt: skip
+    return time.perf_counter() - started, events
+
+
+def article_e_space(batch_size: int) -> str:
+    """The name of ``mlp_kerastuner`` at ``batch_size`` (registered on first use)."""
+    from rtune_fashion.spaces import SPACES, SearchSpace, register_space
+
+    base = get_space("mlp_kerastuner")
+    name = base.name if base.params["batch_size"] == batch_size else f"{base.name}_batch{batch_size}"
+    if name not in SPACES:
+        register_space(SearchSpace(name, {**base.params, "batch_size": batch_size}, base.source))
+    return name
+
+
+def kt_method(tool: str, batch_size: int) -> str:
+    return f"{tool}, batch {batch_size}"
+
+
+KT_TOOLS = ("Keras Tuner BayesianOptimization", "rtune Optuna + ASHA")
+
+
+def bench_keras_tuner(mode: Mode, args: argparse.Namespace, data: Dataset) -> dict[str, Any]:
+    batch_of = {kt_method(tool, b): b for b in args.batch_sizes for tool in KT_TOOLS}
+    methods = list(batch_of)
+    runs: list[dict[str, Any]] = []
+    storage = Path(tempfile.mkdtemp(prefix="bench_kt_"))
+    for repeat in range(mode.repeats):
+        seed = args.seed + repeat
+        for method in ordered(methods, repeat):
+            batch_size = batch_of[method]
+            if method.startswith(KT_TOOLS[0]):
+                wall, events = in_fresh_process(keras_tuner_search, data, mode.search_trials, mode.search_epochs,
+                                                batch_size, seed)  # fmt: skip
+            else:
+                call_started = time.time()
+                wall, directory = run_tune(data, storage, f"optuna_b{batch_size}_{repeat}",
+                                           space=article_e_space(batch_size), searcher="optuna",
+                                           num_samples=mode.search_trials, max_epochs=mode.search_epochs, seed=seed)
+                events = tune_events(directory, call_started)
+            reached = {str(t): first_reaching(events, t) for t in mode.targets}
+            best = max((v for _, v in events), default=float("nan"))
+            runs.append({"method": method, "repeat": repeat, "seed": seed, "wall_s": wall, "epochs": len(events),
+                         "best_val_accuracy": best, "seconds_to_target": reached})  # fmt: skip
+            print(f"  {method} (seed {seed}): {wall:.1f} s, {len(events)} epochs, best {best:.4f}, "
+                  + ", ".join(f">= {t}: {fmt_s(s)}" for t, s in reached.items()), flush=True)
+    return {"runs": runs, "methods": methods, "targets": mode.targets, "batch_sizes": list(args.batch_sizes),
+            "batch_of": batch_of}
+
+
+def best_batch_line(runs: list[dict[str, Any]], tool: str, batch_sizes: Sequence[int], target: float) -> str:
+    """The tool's median time to ``target`` at its best batch size, as text."""
+    times = {b: _median_to_target(runs, kt_method(tool, b), target)[0] for b in batch_sizes}
+    reached = {b: t for b, t in times.items() if t is not None}
+    if not reached:
+        return f"{tool}: not reached"
+    batch = min(reached, key=reached.__getitem__)
+    return f"{tool} {reached[batch]:.1f} s (batch {batch})"
+
+
+def table_keras_tuner(result: dict[str, Any], mode: Mode, command: str) -> str:
+    runs, methods, targets, batches = result["runs"], result["methods"], result["targets"], result["batch_sizes"]
+
+    def baseline_of(method: str) -> str:  # Keras Tuner at the same batch size
+        return kt_method(KT_TOOLS[0], result["batch_of"][method])
+
+    best = [f"- >= {t}: " + "; ".join(best_batch_line(runs, tool, batches, t) for tool in KT_TOOLS) for t in targets]
+    return "\n".join([
+        f"Article E's MLP space (`mlp_kerastuner`: 1-3 layers of 50-350 units, dropout, SGD or Adam, learning rate), "
+        f"{mode.search_trials} trials of up to {mode.search_epochs} epochs each method, {mode.train_size} training / "
+        f"{mode.val_size} validation images, batch sizes {', '.join(map(str, batches))}, {mode.repeats} repeats "
+        f"(seeds {seeds_of(runs)}); medians. Keras Tuner (`BayesianOptimization`, as its users run it: every trial "
+        "its full epochs, one at a time, in a fresh process whose imports are not counted) against rtune (Optuna's "
+        "TPE with ASHA, trials of one CPU side by side; Ray's start and the workers' imports counted). Times to the "
+        "first epoch of any trial at or above the target; a repeat that never reaches it counts as its whole wall "
+        "time; a target not reached in a majority of repeats is 'not reached'.", "",
+        *time_to_target_rows(runs, methods, targets, baseline_of, mode.repeats), "",
+        "Each tool at its best batch size:", "", *best, "", f"Command: `{command}`"])  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------
 # Output
 
 
@@ -499,6 +640,7 @@ RUNNERS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., str], str]
     "overhead": (bench_overhead, table_overhead, "Framework overhead"),
     "data_path": (bench_data_path, table_data_path, "Data path"),
     "gpu": (bench_gpu, table_gpu, "GPU: packing trials, first epoch"),
+    "keras_tuner": (bench_keras_tuner, table_keras_tuner, "Against Keras Tuner"),
 }
 
 
@@ -519,11 +661,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--epochs", type=int, help="override the mode's epochs per trial (time_to_target)")
     parser.add_argument("--targets", type=float, nargs="+", help="validation accuracies for time_to_target")
     parser.add_argument("--gpu-cpus-per-trial", type=float, default=2.0)
+    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128],
+                        help="keras_tuner: the batch sizes both tools run at (article E's 32, Keras' usual 128)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir")
     parser.add_argument("--json", type=Path, help="default: results/benchmarks/<mode>-<time>.json")
     parser.add_argument("--doc", type=Path, default=DOC)
     args = parser.parse_args(argv)
+    if any(b < 1 for b in args.batch_sizes):
+        parser.error(f"--batch-sizes must be positive integers, got {args.batch_sizes}")
     for name in ("repeats", "train_size", "val_size", "trials", "epochs"):
         value = getattr(args, name)
         if value is not None and value < 1:

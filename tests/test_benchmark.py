@@ -32,9 +32,9 @@ def test_quick_mode_runs_and_writes_json_and_its_sections_of_the_doc(tmp_path: P
     doc.write_text("# Benchmarks\n\n<!-- generated:gpu -->\n## GPU\n\nkept as it was\n<!-- /generated:gpu -->\n")
     out = tmp_path / "bench.json"
     done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--mode", "quick", "--sections", "time_to_target", "data_path",
+        [sys.executable, str(SCRIPT), "--mode", "quick", "--sections", "time_to_target", "data_path", "keras_tuner",
          "--repeats", "1", "--train-size", "300", "--val-size", "200", "--trials", "2", "--epochs", "2",
-         "--targets", "0.0", "0.999", "--json", str(out), "--doc", str(doc)],
+         "--batch-sizes", "128", "--targets", "0.0", "0.999", "--json", str(out), "--doc", str(doc)],
         cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
@@ -47,14 +47,22 @@ def test_quick_mode_runs_and_writes_json_and_its_sections_of_the_doc(tmp_path: P
         first_epoch = run["seconds_to_target"]["0.0"]  # any accuracy: the first epoch reported
         assert first_epoch is not None and 0 < first_epoch <= run["wall_s"]
         assert run["seconds_to_target"]["0.999"] is None  # not reached on 300 images in two epochs
+    kt_runs = result["sections"]["keras_tuner"]["runs"]
+    assert {r["method"] for r in kt_runs} == {"Keras Tuner BayesianOptimization, batch 128",
+                                              "rtune Optuna + ASHA, batch 128"}  # fmt: skip
+    keras_tuner = next(r for r in kt_runs if r["method"].startswith("Keras Tuner"))
+    assert keras_tuner["epochs"] == 4  # the real Keras Tuner ran 2 trials of 2 epochs each
+    for run in kt_runs:
+        assert 0 < run["seconds_to_target"]["0.0"] <= run["wall_s"] and run["seconds_to_target"]["0.999"] is None
     data_runs = result["sections"]["data_path"]["runs"]
     assert len(data_runs) == 3 * 3 and all(r["seconds"] > 0 for r in data_runs)  # 3 methods x 3 repeats
 
     text = doc.read_text()
     assert "kept as it was" in text  # the other section survives
-    for section in ("time_to_target", "data_path"):
+    for section in ("time_to_target", "data_path", "keras_tuner"):
         assert text.count(f"<!-- generated:{section} -->") == 1 and f"<!-- /generated:{section} -->" in text
     assert "| rtune hyperopt + ASHA |" in text and ">= 0.999 (reached / runs)" in text and "not reached (0/1)" in text
+    assert "| Keras Tuner BayesianOptimization, batch 128 |" in text and "Each tool at its best batch size:" in text
     assert "| object store (rtune trials) |" in text and "Command: `python scripts/benchmark.py --mode quick" in text
 
 
@@ -69,10 +77,14 @@ def test_a_section_is_replaced_in_place_and_a_new_one_appended(tmp_path: Path) -
     assert text.index("<!-- generated:overhead -->") < text.index("<!-- generated:data_path -->")  # order kept
 
 
-def test_bad_values_are_refused_with_the_flag_named() -> None:
-    done = subprocess.run([sys.executable, str(SCRIPT), "--repeats", "0"], env=ENV, capture_output=True, text=True,
-                          timeout=300, check=False)  # fmt: skip
-    assert done.returncode == 2 and "--repeats must be a positive integer, got 0" in done.stderr
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--repeats", "0"], "--repeats must be a positive integer, got 0"),
+    (["--batch-sizes", "32", "0"], "--batch-sizes must be positive integers, got [32, 0]"),
+])  # fmt: skip
+def test_bad_values_are_refused_with_the_flag_named(argv: list[str], message: str, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        _load_script().parse_args(argv)  # in this process: a new Python would import TensorFlow for this
+    assert exit_.value.code == 2 and message in capsys.readouterr().err
 
 
 def test_epoch_timing_counts_only_epochs_while_all_trials_ran() -> None:

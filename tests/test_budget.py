@@ -3,6 +3,8 @@ the machine's speed is given as a number, so every choice below is exact arithme
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from ray import tune
 
@@ -56,7 +58,8 @@ def test_a_generous_budget_takes_all_the_data_and_drops_what_no_budget_affords()
     assert plan.search_s == pytest.approx(600 - 20 - 43.2)
     assert plan.typical_epoch_s == pytest.approx(5.16)
     assert plan.training_share() == pytest.approx(4.8 / 5.16)  # what the final model's prediction scales
-    assert plan.num_samples == int(plan.search_s * 2 / 5.16 / 3)  # affordable epochs / 3 per trial
+    # affordable epochs / ASHA's 2.33 epochs per trial at 9 epochs (rungs 1 and 3: 1 + 2/3 + 6/9)
+    assert plan.num_samples == int(plan.search_s * 2 / 5.16 / (1 + 2 / 3 + 6 / 9))
     # 4096 units cost 75x the typical config: an epoch far above 3x what the budget affords per epoch
     assert plan.dropped == {"units": [4096]}
     assert space.values_of("units") == [64, 256] and space.name == MLP.name
@@ -67,10 +70,10 @@ def test_a_generous_budget_takes_all_the_data_and_drops_what_no_budget_affords()
 def test_a_short_budget_takes_a_smaller_subset_and_fewer_trials() -> None:
     plan, _ = budget.make_plan(_request(60), MLP, SPEED, (28, 28, 1), 10)
     # kept for the final model: 40% of the 40 s left after start-up; the search's 24 s x 2 slots afford
-    # fewer than 10 trials x 3 epochs at 48,000 and 24,000 images, 34.8 epochs at 12,000 (1.38 s each)
+    # fewer than 10 trials x 2.33 epochs at 48,000 and 24,000 images, 34.8 epochs at 12,000 (1.38 s each)
     assert plan.final_reserve_s == pytest.approx(16.0) and plan.search_s == pytest.approx(24.0)
     assert (plan.train_size, plan.val_size, plan.full_train_size) == (12000, 6000, 48000)
-    assert plan.num_samples == 11  # 34.8 affordable epochs / 3 per trial
+    assert plan.num_samples == 14  # 34.8 affordable epochs / 2.33 per trial
     tight, _ = budget.make_plan(_request(60, elapsed_s=50, slots=1), MLP, SPEED, (28, 28, 1), 10)
     assert (tight.train_size, tight.num_samples) == (3000, 10)  # 10: the floor, the script's count
     assert tight.final_reserve_s == pytest.approx(4.0)  # a share of what is left, never more than is left
@@ -94,10 +97,10 @@ def test_what_the_user_fixed_is_kept() -> None:
 def test_all_the_data_is_the_first_candidate_and_fifo_plans_whole_trials() -> None:
     plan, _ = budget.make_plan(_request(600, full_train=5000, full_val=1000), MLP, SPEED, (28, 28, 1), 10)
     assert (plan.train_size, plan.val_size) == (5000, 1000)  # a dataset smaller than the ladder's top
-    fifo, _ = budget.make_plan(_request(60, early_stopping=False), MLP, SPEED, (28, 28, 1), 10)
+    fifo, _ = budget.make_plan(_request(60, scheduler="fifo"), MLP, SPEED, (28, 28, 1), 10)
     assert fifo.epochs_wanted == 10 * 9  # every trial runs all 9 epochs
     # 90 epochs of the typical config fit in 24 s x 2 slots at 3,000 images (0.36 s each), not at 6,000
-    # (0.69 s), while the same budget with early stopping (30 epochs wanted) takes 12,000
+    # (0.69 s), while the same budget with early stopping (23.3 epochs wanted) takes 12,000
     assert fifo.train_size == 3000
 
 
@@ -182,3 +185,11 @@ def test_values_are_dropped_where_costs_compound_until_most_configs_fit() -> Non
     assert sum(speed.epoch_s(f, 3000, 2000) <= 1.5 * typical_epoch for f, _ in kept) >= 0.9 * len(kept)
     assert all(len(space.values_of(k)) > len(v) for k, v in dropped.items())  # every key keeps a value
     assert budget.too_expensive(space, ranked, speed, 100 * typical_epoch, 3000, 2000) == {}  # all fit
+
+
+def test_a_plan_survives_settings_json_for_a_resumed_search() -> None:
+    plan, _ = budget.make_plan(_request(60), MLP, SPEED, (28, 28, 1), 10)
+    stored = json.loads(json.dumps(plan.to_dict()))  # as settings.json keeps it
+    assert budget.Plan.from_dict(stored) == plan
+    del stored["full_train_size"]  # a plan stored before the final model could take all the data
+    assert budget.Plan.from_dict(stored).full_train_size == plan.train_size

@@ -101,6 +101,13 @@ def test_a_script_s_budget_leaves_the_trial_count_to_the_plan_and_none_lifts_it(
     assert _settings(["--time-budget", "none"], MAIN_SCRIPT).num_samples == 10
 
 
+def test_a_script_s_min_epochs_is_fitted_to_the_epochs_typed_and_a_typed_one_is_kept() -> None:
+    assert _settings(["--max-epochs", "9"], MAIN_SCRIPT).min_epochs == 2  # BOHB's brackets at 9 start at 1 or 2
+    assert _settings(["--max-epochs", "2"], MAIN_SCRIPT).min_epochs == 1
+    assert _settings(["--max-epochs", "2", "--searcher", "optuna"], MAIN_SCRIPT).min_epochs == 2  # ASHA: any
+    assert _settings(["--min-epochs", "5", "--max-epochs", "4"], MAIN_SCRIPT).min_epochs == 5  # refused later
+
+
 def test_smoke_test_fills_only_what_the_user_left_unset() -> None:
     smoke = _settings(["--smoke-test"], MAIN_SCRIPT)
     assert (smoke.num_samples, smoke.max_epochs, smoke.train_size, smoke.val_size) == (2, 2, 600, 300)

@@ -21,6 +21,7 @@ from ray import tune
 from rtune_fashion.budget import cheapest_values
 from rtune_fashion.cli import main
 from rtune_fashion.config import OPTIMIZERS
+from rtune_fashion.data import load_fashion_mnist
 from rtune_fashion.errors import ExperimentError
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
 from rtune_fashion.results import load_experiment
@@ -162,10 +163,12 @@ def test_a_budgeted_search_is_fitted_to_the_machine_and_records_its_plan(ray_loc
     settings.json and summary.json, and the trials trained on the subset it chose (no timing is asserted)."""
     lines: list[str] = []
     settings = ExperimentSettings(space="mlp_kerastuner", searcher="random", num_samples=2, max_epochs=1,
-                                  storage=str(tmp_path), test_size=200, time_budget_s=600)  # fmt: skip
-    summary = run_experiment(settings, echo=lines.append)
+                                  storage=str(tmp_path), time_budget_s=600)  # fmt: skip
+    # A slice of the real data (the plan chooses within it, as within the whole split): trains in seconds.
+    data = load_fashion_mnist(subset={"train": 4000, "val": 1000, "test": 200})
+    summary = run_experiment(settings, echo=lines.append, data=data)
     plan = summary["plan"]
-    assert plan["train_size"] in (48000, 24000, 12000, 6000, 3000) and plan["num_samples"] == 2  # 2: typed
+    assert plan["train_size"] in (4000, 3000) and plan["full_train_size"] == 4000 and plan["num_samples"] == 2
     assert plan["speed"]["train_s_per_example"] > 0 and plan["speed"]["measured_config"]["model"] == "mlp"
     assert plan["search_s"] + plan["final_reserve_s"] < 600
     chosen = summary["settings"]
@@ -174,8 +177,9 @@ def test_a_budgeted_search_is_fitted_to_the_machine_and_records_its_plan(ray_loc
     assert stored["plan"] == plan and stored["settings"]["train_size"] == plan["train_size"]
     assert any(line.startswith("Measured here (1 CPU per trial): ") for line in lines), lines
     assert any(line.startswith("Time budget 10:00: the search ends by ") for line in lines), lines
-    # auto: a 1-epoch MLP's retraining (its trial's measured time) fits in the minutes left
-    assert summary["final_model"]["source"] == "retrained" and summary["final_model"]["why"].startswith("its trial")
+    # auto: a 1-epoch MLP's retraining (its trial's measured time) fits in the minutes left, on all the data
+    final = summary["final_model"]
+    assert final["source"] == "retrained" and final["why"].startswith("its trial") and final["train_size"] == 4000
     assert summary["trials"]["finished"] == 2
 
 
@@ -189,7 +193,7 @@ def test_more_gpus_than_any_node_is_refused_at_once(ray_local, tmp_path: Path) -
 
 
 def test_killed_search_resumes_without_repeating_work(ray_local, tmp_path: Path, capsys) -> None:
-    args = sequential_run_args("mlp_hyperopt.py", tmp_path, "killed", samples=4, epochs=4, train_size=2000)
+    args = sequential_run_args("mlp_hyperopt.py", tmp_path, "killed", samples=3, epochs=3, train_size=2000)
     experiment_dir = tmp_path / "killed"
     driver = subprocess.Popen([sys.executable, *args], cwd=tmp_path, env=ENV, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -197,7 +201,7 @@ def test_killed_search_resumes_without_repeating_work(ray_local, tmp_path: Path,
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:  # kill once a trial has finished and the next has a checkpoint
             epochs = reported_epochs(experiment_dir)
-            if sum(e[-1:] == [4] for e in epochs.values()) >= 1 and any(e and e[-1] < 4 for e in epochs.values()):
+            if sum(e[-1:] == [3] for e in epochs.values()) >= 1 and any(e and e[-1] < 3 for e in epochs.values()):
                 break
             time.sleep(0.2)
         else:
@@ -214,11 +218,11 @@ def test_killed_search_resumes_without_repeating_work(ray_local, tmp_path: Path,
     assert code == 0, capsys.readouterr().err[-3000:]
     after = reported_epochs(experiment_dir)
     trials = pd.read_csv(experiment_dir / "trials.csv")
-    assert len(trials) == 4 and set(trials["state"]) == {"FINISHED"}  # never more trials than --num-samples
+    assert len(trials) == 3 and set(trials["state"]) == {"FINISHED"}  # never more trials than --num-samples
     for trial, epochs in after.items():
         if len(before.get(trial, [])) > 1:  # it had a checkpoint after epoch 1 when the driver was killed
-            assert_continued_from_checkpoint(trial, epochs, 4)
+            assert_continued_from_checkpoint(trial, epochs, 3)
         else:
-            assert sorted(set(epochs)) == [1, 2, 3, 4] and len(epochs) - len(set(epochs)) <= 1, (trial, epochs)
-    finished_before = [t for t, e in before.items() if e[-1:] == [4]]
+            assert sorted(set(epochs)) == [1, 2, 3] and len(epochs) - len(set(epochs)) <= 1, (trial, epochs)
+    finished_before = [t for t, e in before.items() if e[-1:] == [3]]
     assert finished_before and all(after[t] == before[t] for t in finished_before)  # finished trials untouched

@@ -194,6 +194,9 @@ def test_resume_refuses_a_different_search(ray_local, tmp_path: Path, monkeypatc
     changed = ExperimentSettings(**{**stored["settings"], "max_epochs": 3, "resume": True})
     with pytest.raises(ExperimentError, match=r"different search \(max_epochs: 1 when started, 3 now\).*rtune resume"):
         run_experiment(changed)
+    first_rung = ExperimentSettings(**{**stored["settings"], "max_epochs": 3, "min_epochs": 2, "resume": True})
+    with pytest.raises(ExperimentError, match=r"max_epochs: 1 when started, 3 now; min_epochs: 1 when started, 2 now"):
+        run_experiment(first_rung)
 
     original = SPACES["mlp_hyperas"]
     edited = SearchSpace(original.name, {**original.params, "batch_size": tune.choice([64, 128])}, original.source)

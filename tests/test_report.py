@@ -16,7 +16,7 @@ from rtune_fashion.importance import Importance
 from rtune_fashion.models import build_model
 from rtune_fashion.report import compare, write_report
 from rtune_fashion.results import load_experiment
-from tests.helpers import ROOT, has_checkpoint, start_driver, wait_for
+from tests.helpers import ROOT, has_checkpoint, reported_epochs, start_driver, wait_for
 
 # One worker, one experiment: the fixture is session-scoped because a worker may run other modules' tests
 # between this module's, and a module fixture would then run its search again (measured: twice, 35 s each).
@@ -42,8 +42,10 @@ def experiment(tmp_path_factory) -> dict:
             "--val-size", "500", "--test-size", "500", "--no-retrain", "--time-budget", "none"]  # fmt: skip
     driver = start_driver(args, storage)
     try:
-        wait_for(lambda: has_checkpoint(experiment_dir) and any(experiment_dir.glob("experiment_state-*.json")),
-                 180, "a first checkpoint")  # fmt: skip
+        # A checkpoint can be on disk before its epoch's row is in result.json (seen on one slow core): wait
+        # for the row too, so the mid-run report has an epoch to show on any machine.
+        wait_for(lambda: has_checkpoint(experiment_dir) and any(experiment_dir.glob("experiment_state-*.json"))
+                 and any(reported_epochs(experiment_dir).values()), 180, "a first reported epoch")  # fmt: skip
         mid_run = write_report(experiment_dir)
         running_after_report = driver.poll() is None
         out, err = driver.communicate(timeout=300)

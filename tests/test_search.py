@@ -7,7 +7,14 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandForBOHB
 from rtune_fashion import config as cfg
 from rtune_fashion.errors import SearcherError
 from rtune_fashion.models import build_model
-from rtune_fashion.search import METRIC, MODE, bohb_first_rung, bohb_reduction_factor, make_search
+from rtune_fashion.search import (
+    METRIC,
+    MODE,
+    bohb_first_rung,
+    bohb_reduction_factor,
+    expected_epochs_per_trial,
+    make_search,
+)
 from rtune_fashion.spaces import get_space
 
 
@@ -82,17 +89,42 @@ def test_misuse_is_refused(searcher: str, scheduler: str | None, space: str, mes
 
 @pytest.mark.parametrize(
     ("max_t", "factor", "first"),
-    [(12, 3, 1), (12, 4, 3), (9, 3, 1), (9, 4, 2), (27, 6, 4), (3, 4, 3), (2, 3, 2)],
+    [(12, 3, 1), (12, 4, 3), (9, 3, 1), (9, 4, 2), (27, 6, 4), (3, 4, 3), (2, 3, 2), (1, 3, 1)],
 )
-def test_bohb_first_rung_follows_rays_bracket_arithmetic(max_t: int, factor: int, first: int) -> None:
-    # Ray 2.60: brackets start at int(max_t / factor**s), s < round(log(max_t) / log(factor)) + 1; 0 is skipped
+def test_bohb_first_rung_is_where_rays_first_bracket_starts(max_t: int, factor: int, first: int) -> None:
+    # Ray 2.60: brackets start at int(max_t / factor**s), s < round(log(max_t) / log(factor)) + 1; 0 is skipped.
+    # Computed by hand here; bohb_first_rung reads Ray's own scheduler.
     assert bohb_first_rung(max_t, factor) == first
 
 
-@pytest.mark.parametrize(("max_t", "min_epochs", "factor"), [(12, 1, 3), (12, 3, 4), (9, 3, 4), (27, 4, 6), (2, 3, 3)])
-def test_bohb_reduction_factor_starts_its_brackets_at_min_epochs_or_as_close_as_ray_allows(
-        max_t: int, min_epochs: int, factor: int) -> None:  # fmt: skip
-    assert bohb_reduction_factor(max_t, min_epochs) == factor  # (9, 3): no factor starts at 3; 4 starts at 2
+@pytest.mark.parametrize(("max_t", "min_epochs", "factor"), [(12, 1, 3), (12, 3, 4), (27, 4, 6), (9, 2, 4), (1, 1, 3)])
+def test_bohb_reduction_factor_starts_its_brackets_at_min_epochs(max_t: int, min_epochs: int, factor: int) -> None:
+    assert bohb_reduction_factor(max_t, min_epochs) == factor
+
+
+def test_a_first_rung_that_rays_brackets_cannot_start_at_is_refused_with_the_fix() -> None:
+    with pytest.raises(SearcherError) as caught:
+        make_search("bohb", None, get_space("cnn_wide"), max_epochs=9, seed=0, min_epochs=3)
+    assert str(caught.value) == ("BOHB cannot start its brackets at --min-epochs 3 with --max-epochs 9: Ray's "
+                                 "HyperBand brackets then start at 1, 2 epochs. "
+                                 "Fix: --min-epochs 2, or --max-epochs 12.")
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "max_epochs", "min_epochs", "epochs"),
+    [
+        ("fifo", 9, 1, 9.0),
+        ("asha", 10, 1, 1 + 2 / 3 + 6 / 9 + 1 / 27),  # rungs 1, 3, 9; a third goes on at each
+        ("asha", 12, 3, 3 + 6 / 3 + 3 / 9),  # rungs 3, 9
+        # HyperBandForBOHB at 10 epochs: brackets of 9 trials (1 -> 3 -> 9 epochs), 5 (3 -> 9), 3 (10):
+        # 78 epochs for 17 trials; docs/benchmarks.md measured 93 epochs for 20 trials
+        ("bohb", 10, 1, (9 + 3 * 2 + 6) / 17 + (5 * 3 + 2 * 6) / 17 + 3 * 10 / 17),
+        ("bohb", 12, 3, (6 * 3 + 2 * 9 + 3 * 12) / 9),  # the main job's: factor 4, brackets of 6 (3 -> 12) and 3
+    ],
+)
+def test_expected_epochs_per_trial_follow_the_schedulers_rungs(scheduler: str, max_epochs: int, min_epochs: int,
+                                                               epochs: float) -> None:  # fmt: skip
+    assert expected_epochs_per_trial(scheduler, max_epochs, min_epochs) == pytest.approx(epochs)
 
 
 def test_min_epochs_is_ashas_grace_period_and_bohbs_first_rung() -> None:
