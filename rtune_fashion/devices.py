@@ -17,6 +17,7 @@ once initialised (a reused actor's second trial) keep their first, identical, va
 from __future__ import annotations
 
 import os
+import platform
 from pathlib import Path
 
 import keras
@@ -27,6 +28,21 @@ from rtune_fashion.storage import cache_root
 JAX_CACHE_MIN_COMPILE_S = 0.5
 # Leave a little of each share for the CUDA context and fragmentation.
 _GPU_SHARE_HEADROOM = 0.95
+
+
+def cpu_description() -> str:
+    """The CPUs this process may use and the CPU's model, e.g. "1 of 2 CPUs (AMD EPYC)" (what
+    `lscpu | grep "Model name"` names): benchmark figures are only comparable with these beside them."""
+    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    model = platform.processor() or "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{usable} of {os.cpu_count()} CPUs ({model})"
 
 
 def gpu_memory_fraction(gpus: float) -> float | None:

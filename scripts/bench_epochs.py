@@ -17,6 +17,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import keras  # noqa: E402
 
 from rtune_fashion.data import load_fashion_mnist  # noqa: E402
+from rtune_fashion.devices import cpu_description  # noqa: E402
 from rtune_fashion.models import PRESETS, build_model, preset  # noqa: E402
 from rtune_fashion.training import fit_epochs  # noqa: E402
 
@@ -28,7 +29,7 @@ def main() -> None:
     parser.add_argument("--presets", nargs="+", default=sorted(PRESETS))
     args = parser.parse_args()
     data = load_fashion_mnist(subset={"train": args.train_size})
-    print(f"keras {keras.__version__}, backend {keras.backend.backend()}, {os.cpu_count()} CPUs, "
+    print(f"keras {keras.__version__}, backend {keras.backend.backend()}, {cpu_description()}, "
           f"{args.train_size} training images, {args.epochs} epochs each")
     for name in args.presets:
         config = preset(name)

@@ -52,6 +52,7 @@ import ray  # noqa: E402
 
 from rtune_fashion import config as cfg  # noqa: E402
 from rtune_fashion.data import Dataset, load_fashion_mnist  # noqa: E402
+from rtune_fashion.devices import cpu_description  # noqa: E402
 from rtune_fashion.experiment import ExperimentSettings, run_experiment  # noqa: E402
 from rtune_fashion.files import replace_section  # noqa: E402
 from rtune_fashion.models import build_model  # noqa: E402
@@ -101,21 +102,9 @@ def fmt_s(seconds: float | None) -> str:
     return "not reached" if seconds is None or not np.isfinite(seconds) else f"{seconds:.1f} s"
 
 
-def cpu_model() -> str:
-    """The CPU's model name (what `lscpu | grep "Model name"` prints), or the platform's processor."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
-
-
 def machine() -> str:
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return (f"{usable} of {os.cpu_count()} CPUs ({cpu_model()}), Python {platform.python_version()}, "
-            f"Ray {ray.__version__}, Keras {keras.__version__} on {keras.backend.backend()}")  # fmt: skip
+    return (f"{cpu_description()}, Python {platform.python_version()}, Ray {ray.__version__}, "
+            f"Keras {keras.__version__} on {keras.backend.backend()}")  # fmt: skip
 
 
 def train_in_process(config: dict[str, Any], data: Dataset, epochs: int, seed: int,

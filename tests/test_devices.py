@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from rtune_fashion.devices import gpu_memory_fraction
+from rtune_fashion.devices import cpu_description, gpu_memory_fraction
 from tests.helpers import ENV
 
 PROBE = """
@@ -50,3 +51,9 @@ def test_tensorflow_threads_follow_the_trial_cpus() -> None:
     probe = _probe("tensorflow", cpus=3, gpus=0.5)
     assert probe["applied"]["backend"] == "tensorflow" and probe["applied"]["threads"] == 3
     assert probe["fraction"] is None  # TensorFlow uses memory growth instead of a fraction
+
+
+def test_cpu_description_names_the_cpus_this_process_may_use_and_the_model() -> None:
+    described = cpu_description()
+    assert described.startswith(f"{len(os.sched_getaffinity(0))} of {os.cpu_count()} CPUs (")
+    assert described.endswith(")")
