@@ -132,7 +132,9 @@ def fails_when_wide(config: dict, **kwargs) -> None:
 
 
 def test_always_failing_config_is_an_errored_trial_and_the_search_completes(ray_local, tmp_path: Path) -> None:
-    settings = ExperimentSettings(space="mlp_hyperas", searcher="random", num_samples=6, max_epochs=1, seed=3,
+    # Seed 4 draws 1024, 512 and 128 units: one config that always fails (each attempt costs a new worker
+    # process), two that train.
+    settings = ExperimentSettings(space="mlp_hyperas", searcher="random", num_samples=3, max_epochs=1, seed=4,
                                   storage=str(tmp_path), max_failures=1, final_model="checkpoint", **SMALL)  # fmt: skip
     summary = run_experiment(settings, trainable=fails_when_wide)
     trials = pd.read_csv(settings.experiment_dir / "trials.csv")
@@ -154,7 +156,7 @@ def test_always_failing_config_is_an_errored_trial_and_the_search_completes(ray_
 
 @pytest.mark.parametrize("searcher", ["hyperopt", "optuna", "bohb"])
 def test_diverging_trials_are_recorded_and_never_best(ray_local, tmp_path: Path, searcher: str) -> None:
-    settings = ExperimentSettings(space=NAN_PRONE.name, searcher=searcher, num_samples=5, max_epochs=2,
+    settings = ExperimentSettings(space=NAN_PRONE.name, searcher=searcher, num_samples=4, max_epochs=2,
                                   storage=str(tmp_path), retrain=False, **SMALL)  # fmt: skip
     lines: list[str] = []
     summary = run_experiment(settings, echo=lines.append)
