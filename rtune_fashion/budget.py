@@ -301,10 +301,9 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
     # config with the FLOPs that share affords); a winner beyond that is retrained on fewer images.
     full_train = request.train_size or request.full_train
     final_flops = speed.flops * FINAL_SHARE * left / request.max_epochs / (full_train * speed.train_s_per_example)
-    narrowed = space.without(dropped)
-    ranked_left = by_cost(sample_configs(narrowed, seed=seed), input_shape, num_classes)
+    ranked_left = [(f, c) for f, c in ranked if all(c.get(k) not in values for k, values in dropped.items())]
     final_cap = speed.epoch_s(final_flops, train_size, val_size)
-    for key, values in too_expensive(narrowed, ranked_left, speed, final_cap, train_size, val_size,
+    for key, values in too_expensive(space.without(dropped), ranked_left, speed, final_cap, train_size, val_size,
                                      quantile=FINAL_QUANTILE).items():  # fmt: skip
         dropped[key] = [v for v in space.values_of(key) if v in values or v in dropped.get(key, [])]
     plan = Plan(
