@@ -96,3 +96,25 @@ def test_epoch_timing_counts_only_epochs_while_all_trials_ran() -> None:
     assert timing["first_epoch_s"] == 5.5 and timing["steady_epoch_s"] == 1.0 and timing["epochs"] == 8
     assert timing["steady_epochs_per_s"] == pytest.approx(5 / 2.5)  # epochs ending in (10.5, 13.0]: both at 1/s
     assert timing["overall_epochs_per_s"] == pytest.approx(8 / (13.5 - 4.5))
+
+
+def test_keras_tuners_side_samples_the_same_space_as_rtunes() -> None:
+    """Article E's space in Keras Tuner's hp API draws exactly the values of rtune's mlp_kerastuner."""
+    import keras_tuner
+
+    from rtune_fashion.spaces import get_space
+
+    hp = keras_tuner.HyperParameters()
+    for num_layers in (1, 2, 3):  # conditional units: what each depth declares
+        hp.values["num_layers"] = num_layers
+        config = _load_script().article_e_config(hp, 32)
+        assert config["num_layers"] == num_layers and sorted(k for k in config if k.startswith("units_")) == [
+            f"units_{i}" for i in range(1, num_layers + 1)]  # fmt: skip
+    space = get_space("mlp_kerastuner")
+    declared = {h.name: h for h in hp.space}
+    for name in ("num_layers", "units_1", "units_2", "units_3", "dropout", "optimizer", "learning_rate"):
+        h = declared[name]
+        values = list(h.values) if hasattr(h, "values") else list(range(h.min_value, h.max_value + 1, h.step or 1))
+        assert sorted(values, key=str) == sorted(space.values_of(name), key=str), name
+    assert {k: v for k, v in config.items() if k in ("momentum", "nesterov")} == {
+        k: space.params[k] for k in ("momentum", "nesterov")}  # fmt: skip

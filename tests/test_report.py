@@ -18,8 +18,9 @@ from rtune_fashion.report import compare, write_report
 from rtune_fashion.results import load_experiment
 from tests.helpers import ROOT, has_checkpoint, reported_epochs, start_driver, wait_for
 
-# One worker, one experiment: the fixture is session-scoped because a worker may run other modules' tests
-# between this module's, and a module fixture would then run its search again (measured: twice, 35 s each).
+# One worker, one experiment: the group keeps this module on one worker (tests/test_suite_setup.py checks
+# that groups work; when they did not, the search ran on both workers, 35 s each), and the fixture is
+# session-scoped so that its search runs once there even if the worker runs other tests in between.
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
 NAME = "reported"
 
