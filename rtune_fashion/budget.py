@@ -200,6 +200,7 @@ class Request:
     min_samples: int = 10  # the floor of the trial count when the plan chooses it
     scheduler: str = "asha"  # asha, bohb or fifo (every trial runs max_epochs)
     min_epochs: int = 1  # no trial is stopped early before these
+    brackets: int | None = None  # the scheduler's (None: its default)
 
 
 def final_reserve(speed: Speed, typical_flops: float, request: Request) -> float:
@@ -264,7 +265,8 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
     """
     ranked = by_cost(sample_configs(space, seed=seed), input_shape, num_classes)
     cheapest_flops, typical_flops = ranked[0][0], ranked[len(ranked) // 2][0]
-    per_trial = expected_epochs_per_trial(request.scheduler, request.max_epochs, request.min_epochs)
+    per_trial = expected_epochs_per_trial(request.scheduler, request.max_epochs, request.min_epochs,
+                                          request.brackets)
     samples_target = request.num_samples or request.min_samples
     wanted = samples_target * per_trial
 

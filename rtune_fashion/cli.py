@@ -102,6 +102,10 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
     parser.add_argument("--min-epochs", type=positive_int, default=None,
                         help="epochs before early stopping may stop a trial: ASHA's grace period, BOHB's first rung "
                         "(" + _default_note(defaults, "min_epochs", "1") + ")")
+    parser.add_argument("--brackets", type=positive_int, default=d("brackets"),
+                        help="the scheduler's brackets: 1 may stop every trial from the first rung on (the most "
+                        "trials in a time budget), more let some trials run longer first (default: "
+                        + ("all of BOHB's, 1 of ASHA's" if d("brackets") is None else str(d("brackets"))) + ")")
     parser.add_argument("--cpus-per-trial", type=positive_float, default=d("cpus_per_trial", 1.0))
     parser.add_argument("--gpus-per-trial", type=non_negative_float, default=d("gpus_per_trial", 0.0),
                         help="GPUs per trial; fractions share a GPU (0.25 = four trials per GPU)")

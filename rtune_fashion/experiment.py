@@ -51,8 +51,8 @@ from rtune_fashion.trainable import train_trial, trial_seed
 TrialFunction = Callable[..., None]  # (config, *, data, max_epochs, seed) -> None, reports to Tune
 BEST_MODEL_FILE = "best_model.keras"
 # Settings a resumed experiment must keep: they define the search (resources, retries and paths may change).
-RESUME_FIXED = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "min_epochs", "seed", "train_size",
-                "val_size", "test_size", "space_values", "time_budget_s")  # fmt: skip
+RESUME_FIXED = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "min_epochs", "brackets", "seed",
+                "train_size", "val_size", "test_size", "space_values", "time_budget_s")  # fmt: skip
 # Settings a time budget's plan may have chosen (and the budget, which Tune restores with its state): a
 # resume that leaves them unset takes the stored ones.
 PLANNED = ("num_samples", "train_size", "val_size", "space_values", "time_budget_s")
@@ -86,6 +86,9 @@ class ExperimentSettings:
     # as Ray's brackets allow): a first epoch favours configs that start fast (small batches, no batch
     # norm) over those that end best.
     min_epochs: int | None = None  # None: 1
+    # The scheduler's brackets (rtune_fashion.search.make_search): None is ASHA's 1 and all of BOHB's; 1
+    # stops every trial from the first rung on, more start some trials' stopping at later rungs.
+    brackets: int | None = None
     cpus_per_trial: float = 1.0
     gpus_per_trial: float = 0.0
     max_concurrent: int | None = None
@@ -165,6 +168,9 @@ class ExperimentSettings:
                 continue
             if not isinstance(value, int) or value < 1:
                 raise ExperimentError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}.")
+        if self.brackets is not None and (not isinstance(self.brackets, int) or self.brackets < 1):
+            raise ExperimentError(f"--brackets must be a positive integer (or unset: the scheduler's default), "
+                                  f"got {self.brackets!r}.")  # fmt: skip
         if self.min_epochs > self.max_epochs:
             raise ExperimentError(
                 f"--min-epochs {self.min_epochs} is more than --max-epochs {self.max_epochs}: no trial could be "
@@ -195,8 +201,9 @@ class ExperimentSettings:
 # Small helpers
 
 
-def _start_ray(address: str | None) -> bool:
-    """Start or join Ray unless already connected; return whether this call started it."""
+def start_ray(address: str | None = None) -> bool:
+    """Start a local Ray (``address`` None) or join a cluster, unless already connected; return whether this
+    call started it. Workers get rtune's runtime env; a local Ray gets the CPUs this process may use."""
     if ray.is_initialized():
         return False
     kwargs: dict[str, Any] = {
@@ -277,7 +284,7 @@ def prepare(settings: ExperimentSettings) -> tuple[SearchSpace, SearchPlan]:
         space = space.restricted(settings.space_values)
         validate_search_space(space)
     plan = make_search(settings.searcher, settings.scheduler, space, max_epochs=settings.max_epochs,
-                       seed=settings.seed, min_epochs=settings.min_epochs,
+                       seed=settings.seed, min_epochs=settings.min_epochs, brackets=settings.brackets,
                        max_concurrent=settings.max_concurrent)  # fmt: skip
     return space, plan
 
@@ -499,7 +506,7 @@ def run_experiment(
     os.environ.setdefault("TUNE_GLOBAL_CHECKPOINT_S", "1")
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # else Tune prints its own header even at verbose=0
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")  # snapshots are wanted
-    started_ray = _start_ray(settings.address)
+    started_ray = start_ray(settings.address)
     try:
         _check_gpu_request(settings.gpus_per_trial)
         _check_cluster_storage(settings, echo)
@@ -607,7 +614,7 @@ def _fit_to_budget(settings: ExperimentSettings, space: SearchSpace, data: Datas
         budget_s=float(settings.time_budget_s or 0), elapsed_s=time.time() - started, max_epochs=settings.max_epochs,
         slots=_slots(settings), full_train=len(data.y_train), full_val=len(data.y_val),
         train_size=settings.train_size, val_size=settings.val_size, num_samples=settings.num_samples,
-        scheduler=_scheduler_name(settings), min_epochs=int(settings.min_epochs or 1),
+        scheduler=_scheduler_name(settings), min_epochs=int(settings.min_epochs or 1), brackets=settings.brackets,
     )  # fmt: skip
     plan, fitted = budget.make_plan(request, space, speed, data.input_shape, data.num_classes, seed=settings.seed)
     settings.train_size, settings.val_size, settings.num_samples = plan.train_size, plan.val_size, plan.num_samples

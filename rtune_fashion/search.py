@@ -73,13 +73,30 @@ def check_names(searcher: str, scheduler: str | None, space: SearchSpace) -> str
     return scheduler
 
 
-def _bohb_brackets(max_t: int, reduction_factor: int) -> list[tuple[int, int, int]]:
-    """(s, trials, first rung) of each bracket of one HyperBandForBOHB band, in the order BOHB fills them
+class BOHBBands(HyperBandForBOHB):
+    """Ray's HyperBandForBOHB whose bands hold only their ``brackets`` most aggressive brackets (None: all
+    of them, as Ray and the BOHB paper do). One bracket is successive halving from the first rung on, band
+    after band: every trial may be stopped at the first rung, so a time budget buys more trials; each
+    further bracket starts its trials at a later rung (the last runs them all for ``max_t``)."""
+
+    def __init__(self, *, brackets: int | None = None, **kwargs: object) -> None:
+        super().__init__(**kwargs)
+        self._brackets = brackets
+
+    def _cur_band_filled(self) -> bool:
+        band = self._hyperbands[self._state["band_idx"]]  # Ray keeps None where a bracket would start at 0
+        if self._brackets is not None and sum(bracket is not None for bracket in band) >= self._brackets:
+            return True
+        return super()._cur_band_filled()
+
+
+def _bohb_brackets(max_t: int, reduction_factor: int, brackets: int | None = None) -> list[tuple[int, int, int]]:
+    """(s, trials, first rung) of each bracket of one :class:`BOHBBands` band, in the order BOHB fills them
     (the largest first), read from Ray's own scheduler (``_s_max_1``, ``_get_n0``, ``_get_r0``: Ray is
-    pinned to 2.60); brackets that would start at 0 epochs are skipped, as Ray does."""
+    pinned to 2.60); brackets that would start at 0 epochs are skipped, as Ray does; the first ``brackets``."""
     band = HyperBandForBOHB(time_attr=TIME_ATTR, max_t=max_t, reduction_factor=reduction_factor)
-    brackets = [(s, band._get_n0(s), band._get_r0(s)) for s in reversed(range(band._s_max_1))]
-    return [bracket for bracket in brackets if bracket[2] > 0]
+    every = [(s, band._get_n0(s), band._get_r0(s)) for s in reversed(range(band._s_max_1))]
+    return [bracket for bracket in every if bracket[2] > 0][:brackets]
 
 
 def bohb_first_rung(max_t: int, reduction_factor: int) -> int:
@@ -118,13 +135,22 @@ def nearest_min_epochs(scheduler: str, max_epochs: int, wanted: int) -> int:
     return max(r for r in rungs if r <= wanted and (r < max_epochs or r == 1))
 
 
-def expected_epochs_per_trial(scheduler: str, max_epochs: int, min_epochs: int = 1) -> float:
+def _asha_epochs(max_epochs: int, grace: int) -> float:
+    """Epochs per trial in one ASHA bracket: every trial reaches ``grace``, a third of those at each rung
+    goes on to the next (Ray's rungs: ``grace * 3**k`` below ``max_epochs``), the last third to the end."""
+    rungs = [r for r in (grace * 3**k for k in range(64)) if r < max_epochs]
+    segments = zip([0, *rungs], [*rungs, max_epochs], strict=True)
+    return sum((end - start) / 3**k for k, (start, end) in enumerate(segments))
+
+
+def expected_epochs_per_trial(scheduler: str, max_epochs: int, min_epochs: int = 1,
+                              brackets: int | None = None) -> float:  # fmt: skip
     """Epochs a trial trains on average under ``scheduler``, from the scheduler's own arithmetic.
 
     * fifo: all of them;
-    * asha: every trial reaches the grace period (``min_epochs``), and a third of those at each rung goes
-      on to the next (Ray's rungs: ``min_epochs * 3**k`` below ``max_epochs``), the last third to the end;
-    * bohb: one whole band of HyperBandForBOHB (each bracket's trials at its first rung, ``1/factor`` of
+    * asha: bracket k starts at ``min_epochs * 3**k`` (:func:`_asha_epochs`); Ray puts a trial in a bracket
+      with probability proportional to ``e**rungs`` (``brackets`` None: 1);
+    * bohb: one whole band of :class:`BOHBBands` (each bracket's trials at its first rung, ``1/factor`` of
       them on at each halving), divided by the band's trials.
     """
     if scheduler == "fifo":
@@ -132,17 +158,22 @@ def expected_epochs_per_trial(scheduler: str, max_epochs: int, min_epochs: int =
     if scheduler == "bohb":
         factor = bohb_reduction_factor(max_epochs, min_epochs)
         epochs = trials = 0.0
-        for s, n, rung in _bohb_brackets(max_epochs, factor):
+        for s, n, rung in _bohb_brackets(max_epochs, factor, brackets):
             trials += n
             done = 0
             for _ in range(s + 1):
                 epochs += n * (rung - done)
                 done, n, rung = rung, math.ceil(n / factor), min(rung * factor, max_epochs)
         return epochs / trials
-    grace = min(min_epochs, max_epochs)
-    rungs = [r for r in (grace * 3**k for k in range(64)) if r < max_epochs]
-    segments = zip([0, *rungs], [*rungs, max_epochs], strict=True)
-    return sum((end - start) / 3**k for k, (start, end) in enumerate(segments))
+    sizes = [len(bracket._rungs) for bracket in _asha(max_epochs, min_epochs, brackets)._brackets]
+    weights = [math.exp(n - max(sizes)) for n in sizes]  # as Ray's AsyncHyperBandScheduler.on_trial_add
+    graces = [min(min_epochs * 3**s, max_epochs) for s in range(len(sizes))]  # bracket s's first rung
+    return sum(w * _asha_epochs(max_epochs, g) for w, g in zip(weights, graces, strict=True)) / sum(weights)
+
+
+def _asha(max_epochs: int, min_epochs: int, brackets: int | None) -> ASHAScheduler:
+    return ASHAScheduler(time_attr=TIME_ATTR, max_t=max_epochs, grace_period=min(min_epochs, max_epochs),
+                         reduction_factor=3, brackets=brackets or 1)  # fmt: skip
 
 
 def make_search(
@@ -153,12 +184,15 @@ def make_search(
     max_epochs: int,
     seed: int,
     min_epochs: int = 1,
+    brackets: int | None = None,
     max_concurrent: int | None = None,
 ) -> SearchPlan:
     """The (searcher, scheduler) pair for the names, seeded, with budgets in epochs.
 
     No trial is stopped early before ``min_epochs`` epochs: ASHA's grace period, and for BOHB the reduction
     factor whose most aggressive bracket starts there (:func:`bohb_reduction_factor`; 3 for 1 epoch).
+    ``brackets``: ASHA's (None: 1, Ray's default), or the brackets of each BOHB band (None: all of them;
+    :class:`BOHBBands`); more than the scheduler can make are as many as it can.
     ``max_concurrent`` limits the random and grid generators here; Tune applies the limit to the other
     searchers itself (``TuneConfig.max_concurrent_trials``) but ignores it for these.
     """
@@ -183,13 +217,12 @@ def make_search(
                                            max_concurrent=max_concurrent or 0)  # fmt: skip
 
     if scheduler == "bohb":
-        trial_scheduler: TrialScheduler = HyperBandForBOHB(
-            time_attr=TIME_ATTR, max_t=max_epochs, reduction_factor=bohb_reduction_factor(max_epochs, min_epochs)
+        trial_scheduler: TrialScheduler = BOHBBands(
+            time_attr=TIME_ATTR, max_t=max_epochs, reduction_factor=bohb_reduction_factor(max_epochs, min_epochs),
+            brackets=brackets,
         )
     elif scheduler == "asha":
-        trial_scheduler = ASHAScheduler(
-            time_attr=TIME_ATTR, max_t=max_epochs, grace_period=min(min_epochs, max_epochs), reduction_factor=3
-        )
+        trial_scheduler = _asha(max_epochs, min_epochs, brackets)
     else:
         trial_scheduler = FIFOScheduler()
     return SearchPlan(searcher, scheduler, search_alg, trial_scheduler)

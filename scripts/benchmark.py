@@ -6,7 +6,8 @@
 
 Sections (``--sections``, default: all but gpu, which runs only when asked):
 
-* ``time_to_target``: space A (``mlp_hyperas``) searched by hyperopt + ASHA and by BOHB through Ray Tune,
+* ``time_to_target``: space A (``mlp_hyperas``) searched by hyperopt + ASHA and by BOHB (all of a HyperBand
+  band's brackets, and one bracket) through Ray Tune,
   against a sequential loop that trains every trial for its full epochs with hyperopt TPE in one fresh
   process (what Hyperas does). Same trial budget, seeds and data; wall time from the start of each method (Ray's
   start included) until a trial first reaches each target validation accuracy.
@@ -22,6 +23,8 @@ Sections (``--sections``, default: all but gpu, which runs only when asked):
 
 Each section's repeats alternate the order of the methods; tables give medians. Results go to a JSON file
 (``--json``) and to the section's table in ``docs/benchmarks.md`` (``--doc``; other sections are kept).
+``--in-one-process`` runs every method in this process on one Ray for the whole run: the test suite's check
+that the script works; its times leave the start-ups out and are not comparable.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ import ray  # noqa: E402
 from rtune_fashion import config as cfg  # noqa: E402
 from rtune_fashion.data import Dataset, load_fashion_mnist  # noqa: E402
 from rtune_fashion.devices import cpu_description  # noqa: E402
-from rtune_fashion.experiment import ExperimentSettings, run_experiment  # noqa: E402
+from rtune_fashion.experiment import ExperimentSettings, run_experiment, start_ray  # noqa: E402
 from rtune_fashion.files import replace_section  # noqa: E402
 from rtune_fashion.models import build_model  # noqa: E402
 from rtune_fashion.report import anytime_curve  # noqa: E402
@@ -117,9 +120,12 @@ def train_in_process(config: dict[str, Any], data: Dataset, epochs: int, seed: i
     return fit_epochs(model, config, data, start_epoch=0, end_epoch=epochs, on_epoch=on_epoch)  # fmt: skip
 
 
-def in_fresh_process(function: Callable[..., Any], *args: Any) -> Any:
+def in_fresh_process(isolated: bool, function: Callable[..., Any], *args: Any) -> Any:
     """``function(*args)`` in a new Python process, as a user's own script would run it: nothing left over from
-    the benchmark's earlier sections (models, traced functions, thread pools) can slow it down or speed it up."""
+    the benchmark's earlier sections (models, traced functions, thread pools) can slow it down or speed it up.
+    In this process when not ``isolated`` (``--in-one-process``)."""
+    if not isolated:
+        return function(*args)
     import multiprocessing
 
     with multiprocessing.get_context("spawn").Pool(1) as pool:
@@ -187,23 +193,33 @@ def tune_events(experiment_dir: Path, call_started: float) -> list[tuple[float, 
     return [(seconds + offset, best) for seconds, best in zip(curve.seconds, curve.best, strict=True)]
 
 
+# Each method's rtune settings (None: the sequential loop). BOHB twice: HyperBand's whole band of brackets
+# (Ray's and the paper's default) and one bracket (successive halving from the first rung, as ASHA's).
+TIME_TO_TARGET_METHODS: dict[str, dict[str, Any] | None] = {
+    "sequential hyperopt (Hyperas' way)": None,
+    "rtune hyperopt + ASHA": {"searcher": "hyperopt"},
+    "rtune BOHB": {"searcher": "bohb"},
+    "rtune BOHB, 1 bracket": {"searcher": "bohb", "brackets": 1},
+}
+
+
 def bench_time_to_target(mode: Mode, args: argparse.Namespace, data: Dataset) -> dict[str, Any]:
-    methods = ("sequential hyperopt (Hyperas' way)", "rtune hyperopt + ASHA", "rtune BOHB")
+    methods = tuple(TIME_TO_TARGET_METHODS)
     runs: list[dict[str, Any]] = []
     storage = Path(tempfile.mkdtemp(prefix="bench_ttt_"))
     for repeat in range(mode.repeats):
         seed = args.seed + repeat
         for method in ordered(methods, repeat):
-            if method.startswith("sequential"):
-                wall, events = in_fresh_process(sequential_hyperopt, data, mode.search_trials, mode.search_epochs,
-                                                seed)  # fmt: skip
+            if TIME_TO_TARGET_METHODS[method] is None:
+                wall, events = in_fresh_process(args.isolated, sequential_hyperopt, data, mode.search_trials,
+                                                mode.search_epochs, seed)  # fmt: skip
                 epochs = mode.search_trials * mode.search_epochs
             else:
-                searcher = "bohb" if "BOHB" in method else "hyperopt"
+                tune_settings = TIME_TO_TARGET_METHODS[method]
                 call_started = time.time()
-                wall, directory = run_tune(data, storage, f"{searcher}_{repeat}", space="mlp_hyperas",
-                                           searcher=searcher, num_samples=mode.search_trials,
-                                           max_epochs=mode.search_epochs, seed=seed)  # fmt: skip
+                wall, directory = run_tune(data, storage, f"{len(runs)}_{repeat}", space="mlp_hyperas",
+                                           num_samples=mode.search_trials, max_epochs=mode.search_epochs,
+                                           seed=seed, **tune_settings)  # fmt: skip
                 events = tune_events(directory, call_started)
                 epochs = len(events)
             reached = {str(t): first_reaching(events, t) for t in mode.targets}
@@ -299,7 +315,7 @@ def bench_overhead(mode: Mode, args: argparse.Namespace, data: Dataset) -> dict[
     for repeat in range(mode.repeats):
         for method in ordered(methods, repeat):
             if method.startswith("plain"):
-                wall = in_fresh_process(plain_loop, configs, data, mode.overhead_epochs, args.seed)
+                wall = in_fresh_process(args.isolated, plain_loop, configs, data, mode.overhead_epochs, args.seed)
                 run = {"wall_s": wall}
             else:
                 one = "one at a time" in method
@@ -397,7 +413,9 @@ def bench_data_path(mode: Mode, args: argparse.Namespace, data: Dataset) -> dict
     directory = str(find_data_dir(args.data_dir))
     full = load_fashion_mnist(args.data_dir)
     methods = tuple(DATA_METHODS)
-    ray.init(address="local", include_dashboard=False, logging_level="WARNING", num_cpus=1)  # never a running cluster
+    own_ray = not ray.is_initialized()  # --in-one-process: the run's Ray
+    if own_ray:
+        ray.init(address="local", include_dashboard=False, logging_level="WARNING", num_cpus=1)  # never a cluster
     try:
         ref = ray.put(full)
         ray.get(_timed_setup.remote("object_store", [ref]))  # starts the worker: not counted
@@ -408,7 +426,8 @@ def bench_data_path(mode: Mode, args: argparse.Namespace, data: Dataset) -> dict
                 seconds = ray.get(_timed_setup.remote(how, [ref] if how == "object_store" else directory))
                 runs.append({"method": method, "repeat": repeat, "seconds": seconds})
     finally:
-        ray.shutdown()
+        if own_ray:
+            ray.shutdown()
     megabytes = sum(a.nbytes for a in (full.x_train, full.x_val, full.x_test)) / 2**20
     return {"runs": runs, "methods": methods, "megabytes": megabytes}
 
@@ -572,8 +591,8 @@ def bench_keras_tuner(mode: Mode, args: argparse.Namespace, data: Dataset) -> di
         for method in ordered(methods, repeat):
             batch_size = batch_of[method]
             if method.startswith(KT_TOOLS[0]):
-                wall, events = in_fresh_process(keras_tuner_search, data, mode.search_trials, mode.search_epochs,
-                                                batch_size, seed)  # fmt: skip
+                wall, events = in_fresh_process(args.isolated, keras_tuner_search, data, mode.search_trials,
+                                                mode.search_epochs, batch_size, seed)  # fmt: skip
             else:
                 call_started = time.time()
                 wall, directory = run_tune(data, storage, f"optuna_b{batch_size}_{repeat}",
@@ -654,6 +673,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
                         help="keras_tuner: the batch sizes both tools run at (article E's 32, Keras' usual 128)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--data-dir")
+    parser.add_argument("--in-one-process", dest="isolated", action="store_false",
+                        help="every method in this process and one Ray for the whole run: a check that the script "
+                             "works, in less time; start-ups are then left out and the times are not comparable")
     parser.add_argument("--json", type=Path, help="default: results/benchmarks/<mode>-<time>.json")
     parser.add_argument("--doc", type=Path, default=DOC)
     args = parser.parse_args(argv)
@@ -685,6 +707,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Any] = {"machine": machine(), "mode": args.mode, "settings": mode.__dict__, "sections": {}}
     json_path = args.json or Path("results/benchmarks") / f"{args.mode}-{time.strftime('%Y%m%d-%H%M%S')}.json"
     json_path.parent.mkdir(parents=True, exist_ok=True)
+    if not args.isolated:
+        start_ray()
     for section in args.sections:
         bench, table, title = RUNNERS[section]
         print(f"{title} ...", flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -34,13 +35,15 @@ def test_quick_mode_runs_and_writes_json_and_its_sections_of_the_doc(tmp_path: P
     done = subprocess.run(
         [sys.executable, str(SCRIPT), "--mode", "quick", "--sections", "time_to_target", "data_path", "keras_tuner",
          "--repeats", "1", "--train-size", "300", "--val-size", "200", "--trials", "2", "--epochs", "2",
-         "--batch-sizes", "128", "--targets", "0.0", "0.999", "--json", str(out), "--doc", str(doc)],
+         "--batch-sizes", "128", "--targets", "0.0", "0.999", "--json", str(out), "--doc", str(doc),
+         "--in-one-process"],  # one Ray, no fresh Pythons: this checks the path, not the times
         cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     runs = result["sections"]["time_to_target"]["runs"]
-    assert {r["method"] for r in runs} == {"sequential hyperopt (Hyperas' way)", "rtune hyperopt + ASHA", "rtune BOHB"}
+    assert {r["method"] for r in runs} == {"sequential hyperopt (Hyperas' way)", "rtune hyperopt + ASHA", "rtune BOHB",
+                                             "rtune BOHB, 1 bracket"}  # fmt: skip
     sequential = next(r for r in runs if r["method"].startswith("sequential"))
     assert sequential["epochs"] == 4  # 2 trials x 2 epochs, each trained to the end
     for run in runs:
@@ -64,6 +67,12 @@ def test_quick_mode_runs_and_writes_json_and_its_sections_of_the_doc(tmp_path: P
     assert "| rtune hyperopt + ASHA |" in text and ">= 0.999 (reached / runs)" in text and "not reached (0/1)" in text
     assert "| Keras Tuner BayesianOptimization, batch 128 |" in text and "Each tool at its best batch size:" in text
     assert "| object store (rtune trials) |" in text and "Command: `python scripts/benchmark.py --mode quick" in text
+
+
+def test_a_method_runs_in_a_fresh_process_unless_asked_to_share_this_one() -> None:
+    bench = _load_script()
+    assert bench.in_fresh_process(False, os.getpid) == os.getpid()
+    assert bench.in_fresh_process(True, os.getpid) != os.getpid()
 
 
 def test_a_section_is_replaced_in_place_and_a_new_one_appended(tmp_path: Path) -> None:

@@ -43,6 +43,7 @@ def _fails(capsys, argv: list[str], message: str) -> str:
         (["--time-budget", "soon"], "argument --time-budget: must be a number of seconds above 0, or none, got 'soon'"),
         (["--final-model", "best"], "argument --final-model: invalid choice: 'best'"),
         (["--min-epochs", "0"], "argument --min-epochs: must be a positive integer, got '0'"),
+        (["--brackets", "0"], "argument --brackets: must be a positive integer, got '0'"),
         (["--min-epochs", "5", "--max-epochs", "4"], "--min-epochs 5 is more than --max-epochs 4: no trial could be "
                                                      "stopped early. Fix: a --min-epochs of at most --max-epochs"),
     ],
@@ -149,6 +150,7 @@ def test_describe_lists_keys_and_spaces(capsys) -> None:
         ({"max_concurrent": 0}, "--max-concurrent must be a positive integer, got 0"),
         ({"time_budget_s": -5}, "--time-budget must be a positive number of seconds, got -5"),
         ({"final_model": "best"}, "--final-model must be one of auto, retrain, checkpoint, got 'best'"),
+        ({"brackets": 0}, "--brackets must be a positive integer (or unset: the scheduler's default), got 0"),
     ],
 )
 def test_settings_are_checked_for_python_callers_too(changes: dict, message: str) -> None:

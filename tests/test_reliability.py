@@ -196,8 +196,10 @@ def test_resume_refuses_a_different_search(ray_local, tmp_path: Path, monkeypatc
     changed = ExperimentSettings(**{**stored["settings"], "max_epochs": 3, "resume": True})
     with pytest.raises(ExperimentError, match=r"different search \(max_epochs: 1 when started, 3 now\).*rtune resume"):
         run_experiment(changed)
-    first_rung = ExperimentSettings(**{**stored["settings"], "max_epochs": 3, "min_epochs": 2, "resume": True})
-    with pytest.raises(ExperimentError, match=r"max_epochs: 1 when started, 3 now; min_epochs: 1 when started, 2 now"):
+    first_rung = ExperimentSettings(**{**stored["settings"], "max_epochs": 3, "min_epochs": 2, "brackets": 2,
+                                       "resume": True})  # fmt: skip
+    with pytest.raises(ExperimentError, match=r"max_epochs: 1 when started, 3 now; min_epochs: 1 when started, 2 "
+                       r"now; brackets: None when started, 2 now"):  # fmt: skip
         run_experiment(first_rung)
 
     original = SPACES["mlp_hyperas"]

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandForBOHB
@@ -125,6 +127,53 @@ def test_a_first_rung_that_rays_brackets_cannot_start_at_is_refused_with_the_fix
 def test_expected_epochs_per_trial_follow_the_schedulers_rungs(scheduler: str, max_epochs: int, min_epochs: int,
                                                                epochs: float) -> None:  # fmt: skip
     assert expected_epochs_per_trial(scheduler, max_epochs, min_epochs) == pytest.approx(epochs)
+
+
+@pytest.mark.parametrize(
+    ("scheduler", "max_epochs", "min_epochs", "brackets", "epochs"),
+    [
+        ("bohb", 10, 1, 1, (9 + 3 * 2 + 6) / 9),  # the 9-trial bracket only: 1 -> 3 -> 9 epochs
+        ("bohb", 10, 1, 2, (9 + 3 * 2 + 6 + 5 * 3 + 2 * 6) / 14),
+        ("bohb", 10, 1, 7, expected_epochs_per_trial("bohb", 10, 1)),  # more than there are: all of them
+        ("bohb", 12, 3, 1, (6 * 3 + 2 * 9) / 6),
+        ("asha", 10, 1, 1, expected_epochs_per_trial("asha", 10, 1)),
+        # bracket 0: rungs 1, 3, 9; bracket 1: rungs 3, 9 (3 + 6/3 + 1/9 epochs); Ray weighs them e**rungs
+        ("asha", 10, 1, 2, (1 * expected_epochs_per_trial("asha", 10, 1) + math.exp(-1) * (3 + 2 + 1 / 9))
+         / (1 + math.exp(-1))),
+    ],
+)  # fmt: skip
+def test_expected_epochs_per_trial_count_the_brackets_asked_for(scheduler: str, max_epochs: int, min_epochs: int,
+                                                                brackets: int, epochs: float) -> None:  # fmt: skip
+    assert expected_epochs_per_trial(scheduler, max_epochs, min_epochs, brackets) == pytest.approx(epochs)
+
+
+def _bracket_first_rungs(scheduler: HyperBandForBOHB, trials: int) -> list[int]:
+    """The first rung of the bracket each of ``trials`` new trials is put in (no Ray needed)."""
+    from ray.tune.experiment import Trial
+
+    rungs = []
+    for i in range(trials):
+        trial = Trial("f", stub=True, trial_id=str(i))
+        scheduler.on_trial_add(None, trial)
+        rungs.append(scheduler._trial_info[trial][0]._r)
+    return rungs
+
+
+def test_one_bohb_bracket_puts_every_trial_in_the_most_aggressive_one_band_after_band() -> None:
+    def bohb(brackets: int | None) -> HyperBandForBOHB:
+        scheduler = make_search("bohb", None, get_space("mlp_hyperas"), max_epochs=10, seed=0,
+                                brackets=brackets).scheduler  # fmt: skip
+        scheduler.set_search_properties(METRIC, MODE)
+        return scheduler
+
+    assert _bracket_first_rungs(bohb(None), 20) == [1] * 9 + [3] * 5 + [10] * 3 + [1] * 3  # Ray's whole band
+    assert _bracket_first_rungs(bohb(1), 20) == [1] * 20
+    assert _bracket_first_rungs(bohb(2), 20) == [1] * 9 + [3] * 5 + [1] * 6
+
+
+def test_brackets_reach_ashas_scheduler() -> None:
+    asha = make_search("optuna", None, get_space("cnn_wide"), max_epochs=10, seed=0, brackets=2).scheduler
+    assert [bracket._rungs[-1][0] for bracket in asha._brackets] == [1, 3]  # each bracket's first milestone
 
 
 def test_min_epochs_is_ashas_grace_period_and_bohbs_first_rung() -> None:
