@@ -171,6 +171,9 @@ class ExperimentSettings:
         if self.brackets is not None and (not isinstance(self.brackets, int) or self.brackets < 1):
             raise ExperimentError(f"--brackets must be a positive integer (or unset: the scheduler's default), "
                                   f"got {self.brackets!r}.")  # fmt: skip
+        if self.brackets is not None and self.scheduler == "fifo":
+            raise ExperimentError(f"--brackets {self.brackets} has no effect with --scheduler fifo (it stops no "
+                                  "trial early). Fix: leave --brackets out, or use asha.")  # fmt: skip
         if self.min_epochs > self.max_epochs:
             raise ExperimentError(
                 f"--min-epochs {self.min_epochs} is more than --max-epochs {self.max_epochs}: no trial could be "

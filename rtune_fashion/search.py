@@ -77,7 +77,9 @@ class BOHBBands(HyperBandForBOHB):
     """Ray's HyperBandForBOHB whose bands hold only their ``brackets`` most aggressive brackets (None: all
     of them, as Ray and the BOHB paper do). One bracket is successive halving from the first rung on, band
     after band: every trial may be stopped at the first rung, so a time budget buys more trials; each
-    further bracket starts its trials at a later rung (the last runs them all for ``max_t``)."""
+    further bracket starts its trials at a later rung (the whole band's last runs them all for ``max_t``).
+    A bracket ends at ``first rung * factor**s``, which may be below ``max_t`` (at 10 epochs, factor 3:
+    1 -> 3 -> 9), so with fewer brackets no trial may reach ``max_t``."""
 
     def __init__(self, *, brackets: int | None = None, **kwargs: object) -> None:
         super().__init__(**kwargs)
@@ -191,8 +193,9 @@ def make_search(
 
     No trial is stopped early before ``min_epochs`` epochs: ASHA's grace period, and for BOHB the reduction
     factor whose most aggressive bracket starts there (:func:`bohb_reduction_factor`; 3 for 1 epoch).
-    ``brackets``: ASHA's (None: 1, Ray's default), or the brackets of each BOHB band (None: all of them;
-    :class:`BOHBBands`); more than the scheduler can make are as many as it can.
+    ``brackets``: ASHA's (None: 1, Ray's default; Ray makes every bracket asked for, and one without rungs
+    runs its trials to ``max_epochs``), or the brackets of each BOHB band (None: all of them;
+    :class:`BOHBBands`; more than a band has are all of them).
     ``max_concurrent`` limits the random and grid generators here; Tune applies the limit to the other
     searchers itself (``TuneConfig.max_concurrent_trials``) but ignores it for these.
     """

@@ -151,6 +151,7 @@ def test_describe_lists_keys_and_spaces(capsys) -> None:
         ({"time_budget_s": -5}, "--time-budget must be a positive number of seconds, got -5"),
         ({"final_model": "best"}, "--final-model must be one of auto, retrain, checkpoint, got 'best'"),
         ({"brackets": 0}, "--brackets must be a positive integer (or unset: the scheduler's default), got 0"),
+        ({"brackets": 2, "scheduler": "fifo"}, "--brackets 2 has no effect with --scheduler fifo"),
     ],
 )
 def test_settings_are_checked_for_python_callers_too(changes: dict, message: str) -> None:

@@ -134,12 +134,11 @@ def test_expected_epochs_per_trial_follow_the_schedulers_rungs(scheduler: str, m
     [
         ("bohb", 10, 1, 1, (9 + 3 * 2 + 6) / 9),  # the 9-trial bracket only: 1 -> 3 -> 9 epochs
         ("bohb", 10, 1, 2, (9 + 3 * 2 + 6 + 5 * 3 + 2 * 6) / 14),
-        ("bohb", 10, 1, 7, expected_epochs_per_trial("bohb", 10, 1)),  # more than there are: all of them
+        ("bohb", 10, 1, 7, (9 + 3 * 2 + 6 + 5 * 3 + 2 * 6 + 3 * 10) / 17),  # more than there are: all of them
         ("bohb", 12, 3, 1, (6 * 3 + 2 * 9) / 6),
-        ("asha", 10, 1, 1, expected_epochs_per_trial("asha", 10, 1)),
+        ("asha", 10, 1, 1, 1 + 2 / 3 + 6 / 9 + 1 / 27),
         # bracket 0: rungs 1, 3, 9; bracket 1: rungs 3, 9 (3 + 6/3 + 1/9 epochs); Ray weighs them e**rungs
-        ("asha", 10, 1, 2, (1 * expected_epochs_per_trial("asha", 10, 1) + math.exp(-1) * (3 + 2 + 1 / 9))
-         / (1 + math.exp(-1))),
+        ("asha", 10, 1, 2, ((1 + 2 / 3 + 6 / 9 + 1 / 27) + math.exp(-1) * (3 + 2 + 1 / 9)) / (1 + math.exp(-1))),
     ],
 )  # fmt: skip
 def test_expected_epochs_per_trial_count_the_brackets_asked_for(scheduler: str, max_epochs: int, min_epochs: int,
