@@ -162,15 +162,13 @@ class ExperimentSettings:
         Raises:
             ExperimentError: naming the setting, its value and what is accepted.
         """
-        positive_ints = {"num_samples": self.num_samples, "max_epochs": self.max_epochs, "min_epochs": self.min_epochs}
+        positive_ints = {"num_samples": self.num_samples, "max_epochs": self.max_epochs, "min_epochs": self.min_epochs,
+                         "brackets": self.brackets}  # fmt: skip
         for name, value in positive_ints.items():
-            if value is None and name == "num_samples":  # chosen by the time budget's plan
+            if value is None and name in ("num_samples", "brackets"):  # the plan's choice; the scheduler's default
                 continue
             if not isinstance(value, int) or value < 1:
                 raise ExperimentError(f"--{name.replace('_', '-')} must be a positive integer, got {value!r}.")
-        if self.brackets is not None and (not isinstance(self.brackets, int) or self.brackets < 1):
-            raise ExperimentError(f"--brackets must be a positive integer (or unset: the scheduler's default), "
-                                  f"got {self.brackets!r}.")  # fmt: skip
         if self.brackets is not None and self.scheduler == "fifo":
             raise ExperimentError(f"--brackets {self.brackets} has no effect with --scheduler fifo (it stops no "
                                   "trial early). Fix: leave --brackets out, or use asha.")  # fmt: skip

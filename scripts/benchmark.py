@@ -194,7 +194,8 @@ def tune_events(experiment_dir: Path, call_started: float) -> list[tuple[float, 
 
 
 # Each method's rtune settings (None: the sequential loop). BOHB twice: HyperBand's whole band of brackets
-# (Ray's and the paper's default) and one bracket (successive halving from the first rung, as ASHA's).
+# (Ray's and the paper's default) and one bracket (successive halving from the first rung: 1 -> 3 -> 9
+# epochs at 10, so none of its trials trains the 10th).
 TIME_TO_TARGET_METHODS: dict[str, dict[str, Any] | None] = {
     "sequential hyperopt (Hyperas' way)": None,
     "rtune hyperopt + ASHA": {"searcher": "hyperopt"},
@@ -679,6 +680,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--json", type=Path, help="default: results/benchmarks/<mode>-<time>.json")
     parser.add_argument("--doc", type=Path, default=DOC)
     args = parser.parse_args(argv)
+    if not args.isolated and args.doc == DOC:
+        parser.error("--in-one-process leaves start-ups out, so its times must not go into docs/benchmarks.md: "
+                     "give --doc another file")
     if any(b < 1 for b in args.batch_sizes):
         parser.error(f"--batch-sizes must be positive integers, got {args.batch_sizes}")
     for name in ("repeats", "train_size", "val_size", "trials", "epochs"):

@@ -89,6 +89,7 @@ def test_a_section_is_replaced_in_place_and_a_new_one_appended(tmp_path: Path) -
 @pytest.mark.parametrize(("argv", "message"), [
     (["--repeats", "0"], "--repeats must be a positive integer, got 0"),
     (["--batch-sizes", "32", "0"], "--batch-sizes must be positive integers, got [32, 0]"),
+    (["--in-one-process"], "--in-one-process leaves start-ups out, so its times must not go into docs/benchmarks.md"),
 ])  # fmt: skip
 def test_bad_values_are_refused_with_the_flag_named(argv: list[str], message: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:

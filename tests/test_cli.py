@@ -150,7 +150,7 @@ def test_describe_lists_keys_and_spaces(capsys) -> None:
         ({"max_concurrent": 0}, "--max-concurrent must be a positive integer, got 0"),
         ({"time_budget_s": -5}, "--time-budget must be a positive number of seconds, got -5"),
         ({"final_model": "best"}, "--final-model must be one of auto, retrain, checkpoint, got 'best'"),
-        ({"brackets": 0}, "--brackets must be a positive integer (or unset: the scheduler's default), got 0"),
+        ({"brackets": 0}, "--brackets must be a positive integer, got 0"),
         ({"brackets": 2, "scheduler": "fifo"}, "--brackets 2 has no effect with --scheduler fifo"),
     ],
 )
