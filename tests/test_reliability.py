@@ -73,7 +73,10 @@ def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_completes(ray
     assert code == 0, capsys.readouterr().err[-3000:]
     trials = pd.read_csv(experiment_dir / "trials.csv")
     assert len(trials) == 3 and set(trials["state"]) == {"FINISHED"}
-    assert all(epochs == [1, 2, 3, 4] for epochs in reported_epochs(experiment_dir).values())
+    for trial, epochs in reported_epochs(experiment_dir).items():
+        # A trial may end its last epoch in the second before Ctrl+C; Ray can log that epoch's result without
+        # registering the trial as ended, and the resumed trial then trains it again from its checkpoint.
+        assert_continued_from_checkpoint(trial, epochs, 4)
 
 
 def _ray_actor_pids() -> list[int]:
