@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import train_test_split
 
 from rtune_fashion.errors import DataError
 from rtune_fashion.files import download_verified
@@ -249,6 +248,14 @@ def load_raw(data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.
 
 def _scale(images: np.ndarray) -> np.ndarray:
     return (images.astype(np.float32) / 255.0)[..., np.newaxis]
+
+
+def train_test_split(*arrays: np.ndarray, **options) -> list[np.ndarray]:
+    """scikit-learn's ``train_test_split``, imported on first use: Ray's trial workers import this module but
+    never split, and importing scikit-learn costs each of them over a second on a slow core."""
+    from sklearn.model_selection import train_test_split as split
+
+    return split(*arrays, **options)
 
 
 def stratified_subset(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
