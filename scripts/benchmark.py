@@ -205,7 +205,7 @@ TIME_TO_TARGET_METHODS: dict[str, dict[str, Any] | None] = {
 
 
 def bench_time_to_target(mode: Mode, args: argparse.Namespace, data: Dataset) -> dict[str, Any]:
-    methods = tuple(TIME_TO_TARGET_METHODS)
+    methods = tuple(m for m in TIME_TO_TARGET_METHODS if m in args.methods)  # the table's order; first = baseline
     runs: list[dict[str, Any]] = []
     storage = Path(tempfile.mkdtemp(prefix="bench_ttt_"))
     for repeat in range(mode.repeats):
@@ -669,6 +669,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--trials", type=int, help="override the mode's search trials (time_to_target)")
     parser.add_argument("--epochs", type=int, help="override the mode's epochs per trial (time_to_target)")
     parser.add_argument("--targets", type=float, nargs="+", help="validation accuracies for time_to_target")
+    parser.add_argument("--methods", nargs="+", choices=list(TIME_TO_TARGET_METHODS),
+                        default=list(TIME_TO_TARGET_METHODS), metavar="METHOD",
+                        help="time_to_target: the methods to run, by their names in the table (default: all: "
+                             + "; ".join(TIME_TO_TARGET_METHODS) + "); the first is the speed-ups' baseline")
     parser.add_argument("--gpu-cpus-per-trial", type=float, default=2.0)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128],
                         help="keras_tuner: the batch sizes both tools run at (article E's 32, Keras' usual 128)")

@@ -36,14 +36,17 @@ def test_quick_mode_runs_and_writes_json_and_its_sections_of_the_doc(tmp_path: P
         [sys.executable, str(SCRIPT), "--mode", "quick", "--sections", "time_to_target", "data_path", "keras_tuner",
          "--repeats", "1", "--train-size", "300", "--val-size", "200", "--trials", "2", "--epochs", "2",
          "--batch-sizes", "128", "--targets", "0.0", "0.999", "--json", str(out), "--doc", str(doc),
-         "--in-one-process"],  # one Ray, no fresh Pythons: this checks the path, not the times
+         "--in-one-process",  # one Ray, no fresh Pythons: this checks the path, not the times
+         "--methods", "rtune BOHB, 1 bracket", "sequential hyperopt (Hyperas' way)"],  # the loop and the most settings
         cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())
     runs = result["sections"]["time_to_target"]["runs"]
-    assert {r["method"] for r in runs} == {"sequential hyperopt (Hyperas' way)", "rtune hyperopt + ASHA", "rtune BOHB",
-                                             "rtune BOHB, 1 bracket"}  # fmt: skip
+    # the methods asked for, in the table's order whatever the order typed: the loop first, the baseline
+    assert result["sections"]["time_to_target"]["methods"] == ["sequential hyperopt (Hyperas' way)",
+                                                               "rtune BOHB, 1 bracket"]  # fmt: skip
+    assert {r["method"] for r in runs} == {"sequential hyperopt (Hyperas' way)", "rtune BOHB, 1 bracket"}
     sequential = next(r for r in runs if r["method"].startswith("sequential"))
     assert sequential["epochs"] == 4  # 2 trials x 2 epochs, each trained to the end
     for run in runs:
@@ -64,7 +67,8 @@ def test_quick_mode_runs_and_writes_json_and_its_sections_of_the_doc(tmp_path: P
     assert "kept as it was" in text  # the other section survives
     for section in ("time_to_target", "data_path", "keras_tuner"):
         assert text.count(f"<!-- generated:{section} -->") == 1 and f"<!-- /generated:{section} -->" in text
-    assert "| rtune hyperopt + ASHA |" in text and ">= 0.999 (reached / runs)" in text and "not reached (0/1)" in text
+    assert "| rtune BOHB, 1 bracket |" in text and "| rtune hyperopt + ASHA |" not in text
+    assert ">= 0.999 (reached / runs)" in text and "not reached (0/1)" in text
     assert "| Keras Tuner BayesianOptimization, batch 128 |" in text and "Each tool at its best batch size:" in text
     assert "| object store (rtune trials) |" in text and "Command: `python scripts/benchmark.py --mode quick" in text
 
@@ -90,6 +94,7 @@ def test_a_section_is_replaced_in_place_and_a_new_one_appended(tmp_path: Path) -
     (["--repeats", "0"], "--repeats must be a positive integer, got 0"),
     (["--batch-sizes", "32", "0"], "--batch-sizes must be positive integers, got [32, 0]"),
     (["--in-one-process"], "--in-one-process leaves start-ups out, so its times must not go into docs/benchmarks.md"),
+    (["--methods", "rtune ASHA"], "argument --methods: invalid choice: 'rtune ASHA' (choose from "),
 ])  # fmt: skip
 def test_bad_values_are_refused_with_the_flag_named(argv: list[str], message: str, capsys) -> None:
     with pytest.raises(SystemExit) as exit_:

@@ -8,23 +8,18 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
-from ray import tune
 from sklearn.datasets import make_classification
 
 from rtune_fashion.cli import cv_experiment_main
 from rtune_fashion.crossval import check_folds, cross_validate, fold_data, stratified_folds
 from rtune_fashion.errors import DataError
 from rtune_fashion.models import build_model
-from rtune_fashion.spaces import SearchSpace, register_space
 from rtune_fashion.tabular import TabularData, load_csv
 from tests.helpers import ENV, ROOT
 
 CONFIG = {"model": "mlp", "num_layers": 1, "units": 8, "optimizer": "adam", "learning_rate": 0.01,
           "batch_size": 16, "epochs": 20}
-register_space(SearchSpace(name="test_cv_neurons", source="tests",
-                           params={**CONFIG, "units": tune.grid_search([1, 4, 16])}))  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -79,22 +74,6 @@ def test_more_folds_than_the_rarest_class_is_refused() -> None:
     data = TabularData(np.zeros((10, 2), np.float32), np.array([0] * 8 + [1] * 2), ("a", "b"), "y", ("no", "yes"))
     with pytest.raises(DataError, match=r"--folds 3 is more than the 2 rows of class 'yes'.*Fix: --folds 2 or fewer"):
         check_folds(data.y, data.class_names, 3)
-
-
-@pytest.mark.slow
-def test_grid_experiment_prints_and_writes_cv_results(table: Path, tmp_path: Path, capsys) -> None:
-    code = cv_experiment_main(["--csv", str(table), "--grid", "neurons", "--folds", "2", "--storage", str(tmp_path)],
-                              prefix="test_cv_")  # fmt: skip
-    out = capsys.readouterr().out
-    assert code == 0, out
-    results = pd.read_csv(tmp_path / "test_cv_neurons_grid" / "cv_results.csv")
-    assert sorted(results["param_units"]) == [1, 4, 16] and list(results["rank_test_score"]) == [1, 2, 3]
-    best = results.iloc[0]
-    assert f"Best: {best['mean_test_score']:.6f} using {{'units': {best['param_units']}}}" in out
-    for _, row in results.iterrows():
-        line = f"{row['mean_test_score']:.6f} ({row['std_test_score']:.6f}) with: {{'units': {row['param_units']}}}"
-        assert line in out
-        assert row["mean_test_score"] == pytest.approx((row["split0_test_score"] + row["split1_test_score"]) / 2)
 
 
 def test_bad_cv_flags_are_refused(table: Path, capsys) -> None:

@@ -81,7 +81,8 @@ def test_experiment_scripts_are_all_tested() -> None:
 
 
 def test_pima_grid_script_smoke_test(ray_local, tmp_path: Path, capsys) -> None:
-    """The cross-validated grid script end to end (on a synthetic table: CI has no copy of the Pima CSV)."""
+    """The cross-validated grid script end to end (on a synthetic table: CI has no copy of the Pima CSV), and
+    GridSearchCV's way of printing and tabling its results."""
     rng = np.random.default_rng(0)
     table = np.column_stack([rng.normal(size=(90, 8)), rng.integers(0, 2, 90)])
     csv = tmp_path / "table.csv"
@@ -91,7 +92,16 @@ def test_pima_grid_script_smoke_test(ray_local, tmp_path: Path, capsys) -> None:
     assert code == 0, err[-3000:]
     results = pd.read_csv(tmp_path / "pima_optimizer_grid_smoke" / "cv_results.csv")
     assert len(results) == 7 and set(results["state"]) == {"FINISHED"}
-    assert "Best: " in out and "2-fold cross-validation" in out
+    assert "2-fold cross-validation" in out
+    # GridSearchCV's table and summary: ranked by mean score, the best printed first, one line per point
+    assert list(results["rank_test_score"]) == list(range(1, 8))
+    assert list(results["mean_test_score"]) == sorted(results["mean_test_score"], reverse=True)
+    best = results.iloc[0]
+    assert f"Best: {best['mean_test_score']:.6f} using {{'optimizer': '{best['param_optimizer']}'}}" in out
+    for _, row in results.iterrows():
+        score = f"{row['mean_test_score']:.6f} ({row['std_test_score']:.6f})"
+        assert f"{score} with: {{'optimizer': '{row['param_optimizer']}'}}" in out
+        assert row["mean_test_score"] == pytest.approx((row["split0_test_score"] + row["split1_test_score"]) / 2)
 
 
 # Flags typed with --smoke-test win over its small values: one script checks it.

@@ -18,6 +18,7 @@ from rtune_fashion.cli import format_summary, main
 from rtune_fashion.errors import ExperimentError
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
 from rtune_fashion.report import write_report
+from rtune_fashion.search import METRIC, MODE, make_search
 from rtune_fashion.spaces import SPACES, SearchSpace, register_space
 from rtune_fashion.trainable import train_trial
 from tests.helpers import (
@@ -158,6 +159,22 @@ def test_always_failing_config_is_an_errored_trial_and_the_search_completes(ray_
 
 
 @pytest.mark.parametrize("searcher", ["hyperopt", "optuna", "bohb"])
+def test_every_searcher_goes_on_suggesting_after_a_diverged_trial(searcher: str) -> None:
+    """What Tune tells a searcher of a trial that raised (as a diverged trial does), on the real searcher: the
+    search goes on, with valid configs. The whole path, schedulers included, runs below for two of them."""
+    plan = make_search(searcher, None, NAN_PRONE, max_epochs=2, seed=0)
+    plan.search_alg.set_search_properties(METRIC, MODE, NAN_PRONE.params)
+    first = plan.search_alg.suggest("t0")
+    assert {key: first[key] for key in DIVERGING} == DIVERGING  # the space's first point
+    plan.search_alg.on_trial_complete("t0", result=None, error=True)
+    for i in range(1, 6):
+        config = plan.search_alg.suggest(f"t{i}")
+        assert set(DIVERGING) <= set(config) and config["learning_rate"] in (1e-3, 10.0), config
+        plan.search_alg.on_trial_complete(f"t{i}", result={METRIC: 0.5 + i / 100, "training_iteration": 2})
+
+
+# hyperopt meets ASHA as optuna does: its own part is the searcher, checked above.
+@pytest.mark.parametrize("searcher", ["optuna", "bohb"])
 def test_diverging_trials_are_recorded_and_never_best(ray_local, tmp_path: Path, searcher: str) -> None:
     settings = ExperimentSettings(space=NAN_PRONE.name, searcher=searcher, num_samples=4, max_epochs=2,
                                   storage=str(tmp_path), retrain=False, **SMALL)  # fmt: skip
