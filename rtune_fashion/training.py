@@ -128,15 +128,17 @@ def fit_epochs(
     hook = _EpochHook(on_epoch, config)
     batch_size = int(cfg.get(config, "batch_size"))
     used = whole_batches(len(data.x_train), batch_size)
-    # One fit call per epoch, not one for all: under TensorFlow, a single fit stalls at the first batch of
-    # every epoch that follows a validation pass (12 s of a 31-s epoch for hyperas_best_cnn on one core,
-    # measured in docs/benchmarks.md); a fresh fit per epoch does not, and reuses the compiled steps.
-    for epoch in range(start_epoch, end_epoch):
+    # When validating, one fit call per epoch, not one for all: under TensorFlow, a single fit stalls at the
+    # first batch of every epoch that follows a validation pass (12 s of a 31-s epoch for hyperas_best_cnn on
+    # one core, docs/benchmarks.md); a fresh fit per epoch does not, and reuses the compiled steps. Without
+    # validation nothing stalls, and one call spares the per-call set-up of many short epochs.
+    epochs_per_call = 1 if validate else max(1, end_epoch - start_epoch)
+    for epoch in range(start_epoch, end_epoch, epochs_per_call):
         model.fit(
             data.x_train[:used],  # views: no copy
             data.y_train[:used],
             batch_size=batch_size,
-            epochs=epoch + 1,
+            epochs=min(epoch + epochs_per_call, end_epoch),
             initial_epoch=epoch,
             validation_data=(data.x_val, data.y_val) if validate else None,
             validation_batch_size=eval_batch_size(len(data.x_val), batch_size),
