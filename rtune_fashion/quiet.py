@@ -14,8 +14,8 @@ Workers import Keras *lean*: the optional packages that Keras and TensorFlow imp
 features a trial never uses (scikit-learn for ``keras.wrappers``, matplotlib for
 ``keras.visualization``, JAX for TFLite's converter), are refused during that import. Each of Ray's
 trial workers pays the import, one per trial actor; refusing them cut it from 7.7 s to about 5 s on one
-core here (docs/benchmarks.md). In a worker, those Keras features then report their package missing; the
-packages themselves still import normally afterwards.
+core here (docs/benchmarks.md). In a worker, those Keras features then report their package missing (the
+packages themselves still import normally afterwards); ``RTUNE_LEAN_WORKERS=0`` turns this off.
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 SHOW_LOGS_VARIABLE = "RTUNE_SHOW_BACKEND_LOGS"
+LEAN_WORKERS_VARIABLE = "RTUNE_LEAN_WORKERS"
 # Imported by Keras / TensorFlow only for features trials never use (see the module docstring).
 KERAS_EXTRAS = ("sklearn", "matplotlib")
 JAX = "jax"  # an extra too, unless it is the backend
@@ -111,8 +112,9 @@ def _import_keras_quietly() -> None:
 
 
 def setup_worker() -> None:
-    """Ray's ``worker_process_setup_hook``: the backend import, quiet and lean, once per worker process."""
-    import_keras(lean=True)
+    """Ray's ``worker_process_setup_hook``: the backend import, quiet and lean (unless ``RTUNE_LEAN_WORKERS=0``),
+    once per worker process."""
+    import_keras(lean=os.environ.get(LEAN_WORKERS_VARIABLE) != "0")
     if os.environ.get(SHOW_LOGS_VARIABLE) != "1":
         logging.getLogger("ray.train").setLevel(logging.WARNING)  # "Checkpoint successfully created" per epoch
         # "Restored on <ip> from checkpoint: ..." each time BOHB resumes a paused trial

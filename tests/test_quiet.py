@@ -29,8 +29,8 @@ print(json.dumps({"loaded": loaded, "backend": keras.backend.backend(), "loss": 
 """
 
 
-def _worker(backend: str) -> dict:
-    done = subprocess.run([sys.executable, "-c", WORKER], env={**ENV, "KERAS_BACKEND": backend},
+def _worker(backend: str, **env: str) -> dict:
+    done = subprocess.run([sys.executable, "-c", WORKER], env={**ENV, "KERAS_BACKEND": backend, **env},
                           capture_output=True, text=True, timeout=180, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -42,6 +42,11 @@ def test_a_worker_imports_keras_without_its_extras_and_trains(backend: str) -> N
     assert probe["backend"] == backend and probe["loss"] > 0
     assert probe["loaded"] == {"keras": True, "sklearn": False, "matplotlib": False, "jax": backend == "jax"}
     assert probe["later"] == "matplotlib"  # refused only while Keras is imported
+
+
+def test_a_worker_imports_all_of_keras_when_told_to() -> None:
+    probe = _worker("tensorflow", RTUNE_LEAN_WORKERS="0")
+    assert probe["loaded"] == {"keras": True, "sklearn": True, "matplotlib": True, "jax": True}  # all installed here
 
 
 def test_the_backend_is_read_as_keras_reads_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
