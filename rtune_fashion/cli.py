@@ -141,6 +141,10 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
                         help="retrain the best config from scratch, or take the best trial's last checkpoint; auto "
                         "(default): retrain on the most training images (all first) on which its trial's measured "
                         "time fits in the time budget left, else the checkpoint (with --smoke-test: checkpoint)")
+    parser.add_argument("--ensemble", type=positive_int, default=d("ensemble"), metavar="N",
+                        help="a retrained final model averages up to N trainings of the best config (seeds seed, "
+                        "seed + 1, ...), as many as fit in the time budget left (default: up to 3 with a time "
+                        "budget, else 1)")
 
 
 def settings_from_args(args: argparse.Namespace, defaults: dict[str, Any] | None = None):  # -> ExperimentSettings

@@ -234,6 +234,8 @@ def trials_table(record: ExperimentRecord) -> list[dict[str, Any]]:
 def final_model_line(final: dict[str, Any]) -> str:
     """One line on the final model of summary.json: how it was made and its accuracies."""
     images = f" on {final['train_size']} images" if final.get("train_size") else ""
+    if final.get("members", 1) > 1:
+        images += f", {final['members']} times (an ensemble of seeds {final['member_seeds']})"
     how = (f"Retrained for {final['epochs']} epochs{images}" if final.get("source", "retrained") == "retrained"
            else f"The best trial's checkpoint (epoch {final['epochs']}; {final.get('why', '')})")  # fmt: skip
     train = final.get("train_accuracy")

@@ -15,35 +15,60 @@ import keras
 
 from rtune_fashion import config as cfg
 from rtune_fashion.data import Dataset
-from rtune_fashion.models import build_model
+from rtune_fashion.models import average_of, build_model
 from rtune_fashion.training import evaluate, fit_epochs
 
 DEFAULT_EPOCHS = 10
+# Another ensemble member is trained only when this many times the last one's training time is left.
+MEMBER_MARGIN = 1.15
 
 
 def train_and_test(config: dict[str, Any], data: Dataset, *, epochs: int, seed: int,
-                   schedule_epochs: int | None = None,
-                   validate_each_epoch: bool = True) -> tuple[keras.Model, dict[str, float]]:  # fmt: skip
+                   schedule_epochs: int | None = None, validate_each_epoch: bool = True, max_members: int = 1,
+                   time_left_s: float = math.inf) -> tuple[keras.Model, dict[str, Any]]:  # fmt: skip
     """Train ``config`` for ``epochs`` with ``seed``, validating after every epoch (unless
     ``validate_each_epoch`` is False: a search's final model, where only the end counts); then evaluate val
     and test once. A learning-rate schedule spans ``schedule_epochs`` (default ``epochs``).
 
-    Returns the model and: epochs, train_accuracy (the last epoch's, dropout on), val_accuracy (final),
-    best_val_accuracy (over the epochs), test_accuracy, train_time_s.
+    With ``max_members`` > 1 the model is an ensemble (:func:`rtune_fashion.models.average_of`): after the
+    first training, another of the same config with the next seed (``seed + 1``, ...) while one more, timed
+    as the last one took, and the ensemble's evaluation still end within ``time_left_s`` seconds of the
+    call; the first member always trains. Only the ensemble sees the test set.
+
+    Returns the model and: epochs, train_accuracy (the first member's last epoch, dropout on), val_accuracy
+    (final), best_val_accuracy (over the epochs), test_accuracy, train_time_s (all members), members,
+    member_seeds, member_val_accuracy.
 
     Raises:
         NonFiniteLossError: the training loss became NaN or infinite.
     """
+    called = time.perf_counter()
     keras.backend.clear_session()
-    keras.utils.set_random_seed(seed)
-    model = build_model(config, data.input_shape, data.num_classes)
-    started = time.perf_counter()
-    history = fit_epochs(model, config, data, start_epoch=0, end_epoch=epochs, schedule_epochs=schedule_epochs,
-                         validate=validate_each_epoch)
-    train_time = time.perf_counter() - started
     batch_size = int(cfg.get(config, "batch_size"))
-    _, val_accuracy = evaluate(model, data.x_val, data.y_val, batch_size)
+    members: list[keras.Model] = []
+    member_val: list[float] = []
+    histories: list[list[dict[str, float]]] = []
+    train_time = 0.0
+    while True:
+        keras.utils.set_random_seed(seed + len(members))
+        model = build_model(config, data.input_shape, data.num_classes)
+        started = time.perf_counter()
+        histories.append(fit_epochs(model, config, data, start_epoch=0, end_epoch=epochs,
+                                    schedule_epochs=schedule_epochs, validate=validate_each_epoch))  # fmt: skip
+        member_s = time.perf_counter() - started
+        train_time += member_s
+        started = time.perf_counter()
+        member_val.append(evaluate(model, data.x_val, data.y_val, batch_size)[1])
+        val_s = time.perf_counter() - started
+        members.append(model)
+        test_per_val = len(data.y_test) / max(len(data.y_val), 1)
+        left_s = time_left_s - (time.perf_counter() - called)
+        if not _another_member_fits(len(members), max_members, member_s, val_s, test_per_val, left_s):
+            break
+    model = average_of(members)
+    val_accuracy = member_val[0] if len(members) == 1 else evaluate(model, data.x_val, data.y_val, batch_size)[1]
     _, test_accuracy = evaluate(model, data.x_test, data.y_test, batch_size)  # the one look at the test set
+    history = histories[0]
     return model, {
         "epochs": epochs,
         "train_accuracy": history[-1]["accuracy"] if history else math.nan,
@@ -51,7 +76,20 @@ def train_and_test(config: dict[str, Any], data: Dataset, *, epochs: int, seed: 
         "best_val_accuracy": max((h.get("val_accuracy", val_accuracy) for h in history), default=math.nan),
         "test_accuracy": test_accuracy,
         "train_time_s": train_time,
+        "members": len(members),
+        "member_seeds": [seed + i for i in range(len(members))],
+        "member_val_accuracy": member_val,
     }
+
+
+def _another_member_fits(members: int, max_members: int, member_s: float, val_s: float, test_per_val: float,
+                         left_s: float) -> bool:  # fmt: skip
+    """Whether one more member fits in ``left_s``: its training (:data:`MEMBER_MARGIN` x the last one's), its
+    validation, and then the ensemble's evaluation of val and test (each member's val time, scaled)."""
+    if members >= max_members:
+        return False
+    ensemble_eval_s = (members + 1) * val_s * (1 + test_per_val)
+    return MEMBER_MARGIN * member_s + val_s + ensemble_eval_s <= left_s
 
 
 def config_epochs(config: dict[str, Any], epochs: int | None = None) -> int:

@@ -44,6 +44,7 @@ def _fails(capsys, argv: list[str], message: str) -> str:
         (["--final-model", "best"], "argument --final-model: invalid choice: 'best'"),
         (["--min-epochs", "0"], "argument --min-epochs: must be a positive integer, got '0'"),
         (["--brackets", "0"], "argument --brackets: must be a positive integer, got '0'"),
+        (["--ensemble", "0"], "argument --ensemble: must be a positive integer, got '0'"),
         (["--min-epochs", "5", "--max-epochs", "4"], "--min-epochs 5 is more than --max-epochs 4: no trial could be "
                                                      "stopped early. Fix: a --min-epochs of at most --max-epochs"),
     ],
@@ -151,6 +152,7 @@ def test_describe_lists_keys_and_spaces(capsys) -> None:
         ({"time_budget_s": -5}, "--time-budget must be a positive number of seconds, got -5"),
         ({"final_model": "best"}, "--final-model must be one of auto, retrain, checkpoint, got 'best'"),
         ({"brackets": 0}, "--brackets must be a positive integer, got 0"),
+        ({"ensemble": 0}, "--ensemble must be a positive integer, got 0"),
         ({"brackets": 2, "scheduler": "fifo"}, "--brackets 2 has no effect with --scheduler fifo"),
     ],
 )

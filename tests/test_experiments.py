@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import keras
 import numpy as np
 import pandas as pd
 import pytest
@@ -191,6 +192,12 @@ def test_a_budgeted_search_is_fitted_to_the_machine_and_records_its_plan(ray_loc
     final = summary["final_model"]
     assert final["source"] == "retrained" and final["why"].startswith("its trial") and final["train_size"] == 4000
     assert summary["trials"]["finished"] == 2
+    # ... and so do two more trainings with the next seeds: the final model is their ensemble, saved as it was tested
+    seed = final["member_seeds"][0]
+    assert (final["members"], final["member_seeds"]) == (3, [seed, seed + 1, seed + 2])
+    assert "an ensemble of 3 trainings" in final["why"] and len(final["member_val_accuracy"]) == 3
+    saved = keras.models.load_model(settings.experiment_dir / "best_model.keras")
+    assert saved.evaluate(data.x_test, data.y_test, verbose=0)[1] == pytest.approx(final["test_accuracy"])
 
 
 def test_more_gpus_than_any_node_is_refused_at_once(ray_local, tmp_path: Path) -> None:

@@ -1,0 +1,67 @@
+"""The final step: one config trained from scratch, or several times as an ensemble, and tested once."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from rtune_fashion import retrain
+from rtune_fashion.models import average_of, build_model
+from rtune_fashion.retrain import train_and_test
+from tests.conftest import synthetic_data
+
+MLP = {"model": "mlp", "num_layers": 1, "units": 16, "optimizer": "adam", "learning_rate": 1e-2, "batch_size": 16}
+
+
+def test_an_ensemble_predicts_its_members_mean_and_saves_as_one_file(tmp_path: Path) -> None:
+    data = synthetic_data()
+    members = []
+    for seed in (0, 1):
+        keras.utils.set_random_seed(seed)
+        members.append(build_model(MLP, data.input_shape, data.num_classes))
+    ensemble = average_of(members)
+    expected = np.mean([m.predict(data.x_val, verbose=0) for m in members], axis=0)
+    np.testing.assert_allclose(ensemble.predict(data.x_val, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    ensemble.save(tmp_path / "ensemble.keras")
+    loaded = keras.models.load_model(tmp_path / "ensemble.keras")
+    np.testing.assert_allclose(loaded.predict(data.x_val, verbose=0), expected, rtol=1e-5, atol=1e-6)
+    assert loaded.evaluate(data.x_val, data.y_val, verbose=0)[1] == pytest.approx(
+        float(np.mean(expected.argmax(1) == data.y_val)))
+    assert average_of(members[:1]) is members[0]  # one member is the model itself
+
+
+def test_members_train_with_consecutive_seeds_and_only_the_ensemble_is_tested(tmp_path: Path) -> None:
+    data = synthetic_data()
+    model, outcome = train_and_test(MLP, data, epochs=1, seed=5, validate_each_epoch=False, max_members=3)
+    assert (outcome["members"], outcome["member_seeds"]) == (3, [5, 6, 7])
+    assert len(outcome["member_val_accuracy"]) == 3 and model.name == "ensemble"
+    # The first member is exactly what a single training with that seed makes.
+    single, alone = train_and_test(MLP, data, epochs=1, seed=5, validate_each_epoch=False)
+    assert alone["members"] == 1 and alone["val_accuracy"] == outcome["member_val_accuracy"][0]
+    np.testing.assert_array_equal(single.get_weights()[0], model.get_layer("member_0").get_weights()[0])
+    assert outcome["val_accuracy"] == pytest.approx(model.evaluate(data.x_val, data.y_val, verbose=0)[1])
+
+
+def test_no_second_member_when_the_time_left_would_not_hold_it() -> None:
+    _, outcome = train_and_test(MLP, synthetic_data(), epochs=1, seed=0, validate_each_epoch=False, max_members=3,
+                                time_left_s=0.0)  # fmt: skip
+    assert (outcome["members"], outcome["member_seeds"]) == (1, [0])
+
+
+@pytest.mark.parametrize(
+    ("members", "member_s", "left_s", "fits"),
+    [
+        (1, 100.0, 140.0, True),  # 115 training + 1 validation + 2 x (1 + 0.5) evaluating
+        (1, 100.0, 118.0, False),  # the margin: 1.15 x the last member's time
+        (2, 100.0, 125.0, True),  # 115 + 1 + 3 x 1.5
+        (3, 1.0, math.inf, False),  # the most asked for
+    ],
+)
+def test_another_member_fits_its_training_margin_and_the_ensemble_s_evaluation(
+    members: int, member_s: float, left_s: float, fits: bool
+) -> None:
+    assert retrain._another_member_fits(members, 3, member_s, 1.0, 0.5, left_s) is fits
