@@ -561,7 +561,7 @@ def run_experiment(
         if makes_final and summary["best"] is not None:
             in_driver = started_ray and settings.address is None and not ray.cluster_resources().get("GPU")
             summary["final_model"] = _final_model(settings, summary["best"], data, results, deadline,
-                                                  in_driver=in_driver, plan=plan)  # fmt: skip
+                                                  in_driver=in_driver, plan=plan, echo=echo)  # fmt: skip
         summary["wall_time_s"] = time.time() - started
         write_atomic(experiment_dir / SUMMARY_FILE, json.dumps(summary, indent=2, default=str))
         _publish(settings, SUMMARY_FILE, BEST_MODEL_FILE)
@@ -666,8 +666,8 @@ def _clock(timestamp: float) -> str:
 
 
 def _final_model(settings: ExperimentSettings, best: dict[str, Any], data: Dataset, results: tune.ResultGrid,
-                 deadline: float | None, *, in_driver: bool,
-                 plan: budget.Plan | None = None) -> dict[str, Any]:  # fmt: skip
+                 deadline: float | None, *, in_driver: bool, plan: budget.Plan | None = None,
+                 echo: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
     """The final model, made as ``settings.final_model`` says (:func:`budget.final_model_choice`): the best
     config retrained from scratch for its trial's epochs, on as much of ``data``'s training split as fits
     in the time left (a budget's search trained on the plan's subset), or the best trial's last checkpoint
@@ -694,6 +694,10 @@ def _final_model(settings: ExperimentSettings, best: dict[str, Any], data: Datas
             {"train": int(choice.train_size or 0)}, seed=settings.seed)  # fmt: skip
         members = settings.ensemble or (MAX_ENSEMBLE if deadline is not None else 1)
         time_left = math.inf if deadline is None else deadline - time.time() - budget.FINAL_MARGIN_S
+        more = f", then again with the next seeds while they fit (up to {members} in all)" if members > 1 else ""
+        ends = "" if deadline is None else f"; done by {_clock(deadline)}"
+        echo(f"Final model: trial {best['trial_id']}'s config retrained on {len(train.y_train)} images for "
+             f"{best['epochs']} epochs ({why}){more}{ends}.")
         outcome = _run_final_step(settings, in_driver, _retrain, best["raw_config"], train, best["epochs"], seed,
                                   settings.max_epochs, members, time_left)  # fmt: skip
         outcome["train_size"] = len(train.y_train)

@@ -40,13 +40,25 @@ def start_driver(args: list[str], cwd: Path) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 
-def wait_for(condition, timeout: float, what: str) -> None:
+# How long a test waits for a subprocess or a sign of progress: far beyond any machine's speed (on one slow
+# core beside other tests, a first checkpoint once took over 3 minutes), so only a hang fails, never a slow
+# machine. CI's own limit (90 minutes) is above it.
+HANG_TIMEOUT_S = 1800.0
+
+
+def wait_for(condition, what: str, *, driver: subprocess.Popen | None = None,
+             timeout: float = HANG_TIMEOUT_S) -> None:  # fmt: skip
+    """Return once ``condition()`` holds. Fails if ``driver`` (a process the condition waits on) ended first,
+    with its output, or after ``timeout`` seconds (a hang: see HANG_TIMEOUT_S)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
             return
+        if driver is not None and driver.poll() is not None:
+            out, err = driver.communicate()
+            pytest.fail(f"the driver ended (exit {driver.returncode}) before {what}: {(out + err)[-3000:]}")
         time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
+    pytest.fail(f"no {what} in {timeout:.0f} s: a hang, not a slow machine")
 
 
 def has_checkpoint(experiment_dir: Path) -> bool:

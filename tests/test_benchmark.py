@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rtune_fashion.files import replace_section
-from tests.helpers import ENV
+from tests.helpers import ENV, HANG_TIMEOUT_S
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "benchmark.py"
@@ -38,7 +38,7 @@ def test_quick_mode_runs_and_writes_json_and_its_sections_of_the_doc(tmp_path: P
          "--batch-sizes", "128", "--targets", "0.0", "0.999", "--json", str(out), "--doc", str(doc),
          "--in-one-process",  # one Ray, no fresh Pythons: this checks the path, not the times
          "--methods", "rtune BOHB, 1 bracket", "sequential hyperopt (Hyperas' way)"],  # the loop and the most settings
-        cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=600, check=False,
+        cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=HANG_TIMEOUT_S, check=False,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     result = json.loads(out.read_text())

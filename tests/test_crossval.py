@@ -16,7 +16,7 @@ from rtune_fashion.crossval import check_folds, cross_validate, fold_data, strat
 from rtune_fashion.errors import DataError
 from rtune_fashion.models import build_model
 from rtune_fashion.tabular import TabularData, load_csv
-from tests.helpers import ENV, ROOT
+from tests.helpers import ENV, HANG_TIMEOUT_S, ROOT
 
 CONFIG = {"model": "mlp", "num_layers": 1, "units": 8, "optimizer": "adam", "learning_rate": 0.01,
           "batch_size": 16, "epochs": 20}
@@ -89,8 +89,8 @@ def test_gridsearchcv_and_rtune_agree_on_the_same_folds(table: Path, tmp_path: P
     """scripts/gridsearch_parity.py --quick: the same grid through GridSearchCV + SciKeras and through Ray."""
     out = tmp_path / "parity.json"
     done = subprocess.run([sys.executable, str(ROOT / "scripts" / "gridsearch_parity.py"), "--csv", str(table),
-                           "--quick", "--json", str(out)], env=ENV, capture_output=True, text=True, timeout=600,
-                          check=False)  # fmt: skip
+                           "--quick", "--json", str(out)], env=ENV, capture_output=True, text=True,
+                          timeout=HANG_TIMEOUT_S, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(out.read_text())
     for name in report["optimizers"]:

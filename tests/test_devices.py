@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rtune_fashion.devices import cpu_description, gpu_memory_fraction
-from tests.helpers import ENV
+from tests.helpers import ENV, HANG_TIMEOUT_S
 
 PROBE = """
 import json, os
@@ -32,8 +32,8 @@ def test_gpu_share_leaves_headroom_and_whole_gpus_are_not_capped() -> None:
 
 def _probe(backend: str, cpus: float, gpus: float, **env: str) -> dict:
     done = subprocess.run([sys.executable, "-c", PROBE.format(cpus=cpus, gpus=gpus)],
-                          env={**ENV, "KERAS_BACKEND": backend, **env}, capture_output=True, text=True, timeout=120,
-                          check=False)  # fmt: skip
+                          env={**ENV, "KERAS_BACKEND": backend, **env}, capture_output=True, text=True,
+                          timeout=HANG_TIMEOUT_S, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -29,6 +29,7 @@ from rtune_fashion.results import load_experiment
 from rtune_fashion.spaces import get_space
 from tests.helpers import (
     ENV,
+    HANG_TIMEOUT_S,
     ROOT,
     assert_continued_from_checkpoint,
     reported_epochs,
@@ -40,9 +41,9 @@ pytestmark = pytest.mark.slow
 SCRIPTS = sorted(p.name for p in (ROOT / "experiments").glob("*.py") if p.name != "pima_grid.py")  # own CLI
 
 
-def _run(args: list[str], cwd: Path, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
+def _run(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env or ENV, capture_output=True, text=True,
-                          timeout=timeout, check=False)  # fmt: skip
+                          timeout=HANG_TIMEOUT_S, check=False)  # fmt: skip
 
 
 def _run_in_process(script: str, args: list[str], capsys) -> tuple[int, str, str]:
@@ -196,6 +197,8 @@ def test_a_budgeted_search_is_fitted_to_the_machine_and_records_its_plan(ray_loc
     seed = final["member_seeds"][0]
     assert (final["members"], final["member_seeds"]) == (3, [seed, seed + 1, seed + 2])
     assert "an ensemble of 3 trainings" in final["why"] and len(final["member_val_accuracy"]) == 3
+    assert any(line.startswith("Final model: trial ") and "retrained on 4000 images" in line
+               and "(up to 3 in all); done by " in line for line in lines), lines  # fmt: skip
     saved = keras.models.load_model(settings.experiment_dir / "best_model.keras")
     assert saved.evaluate(data.x_test, data.y_test, verbose=0)[1] == pytest.approx(final["test_accuracy"])
 

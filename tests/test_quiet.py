@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rtune_fashion import quiet
-from tests.helpers import ENV
+from tests.helpers import ENV, HANG_TIMEOUT_S
 
 # The worker's setup hook, then what a trial does, then what the refused packages still do afterwards.
 WORKER = """
@@ -31,7 +31,7 @@ print(json.dumps({"loaded": loaded, "backend": keras.backend.backend(), "loss": 
 
 def _worker(backend: str, **env: str) -> dict:
     done = subprocess.run([sys.executable, "-c", WORKER], env={**ENV, "KERAS_BACKEND": backend, **env},
-                          capture_output=True, text=True, timeout=180, check=False)  # fmt: skip
+                          capture_output=True, text=True, timeout=HANG_TIMEOUT_S, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 

@@ -22,6 +22,7 @@ from rtune_fashion.search import METRIC, MODE, make_search
 from rtune_fashion.spaces import SPACES, SearchSpace, register_space
 from rtune_fashion.trainable import train_trial
 from tests.helpers import (
+    HANG_TIMEOUT_S,
     assert_continued_from_checkpoint,
     has_checkpoint,
     reported_epochs,
@@ -59,10 +60,10 @@ def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_completes(ray
     args = sequential_run_args("mlp_hyperopt.py", tmp_path, "interrupted", samples=3, epochs=4, train_size=2000)
     driver = start_driver(args, tmp_path)
     try:
-        wait_for(lambda: has_checkpoint(experiment_dir), 180, "a first checkpoint")
+        wait_for(lambda: has_checkpoint(experiment_dir), "a first checkpoint", driver=driver)
         time.sleep(1.0)
         os.killpg(driver.pid, signal.SIGINT)  # what Ctrl+C in a terminal does: the whole process group
-        _, err = driver.communicate(timeout=120)
+        _, err = driver.communicate(timeout=HANG_TIMEOUT_S)
     finally:
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
@@ -110,7 +111,7 @@ def test_trial_whose_worker_dies_is_retried_from_its_checkpoint(ray_local, tmp_p
     killed = threading.Event()
 
     def kill_the_trial_worker_mid_epoch() -> None:
-        wait_for(lambda: has_checkpoint(experiment_dir) and _ray_actor_pids(), 180, "a trial with a checkpoint")
+        wait_for(lambda: has_checkpoint(experiment_dir) and _ray_actor_pids(), "a trial with a checkpoint")
         time.sleep(0.5)  # mid-epoch
         for pid in _ray_actor_pids():
             os.kill(pid, signal.SIGKILL)

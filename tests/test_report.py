@@ -16,7 +16,7 @@ from rtune_fashion.importance import Importance
 from rtune_fashion.models import build_model
 from rtune_fashion.report import compare, write_report
 from rtune_fashion.results import load_experiment
-from tests.helpers import ROOT, has_checkpoint, reported_epochs, start_driver, wait_for
+from tests.helpers import HANG_TIMEOUT_S, ROOT, has_checkpoint, reported_epochs, start_driver, wait_for
 
 # One worker, one experiment: the group keeps this module on one worker (tests/test_suite_setup.py checks
 # that groups work; when they did not, the search ran on both workers, 35 s each), and the fixture is
@@ -45,11 +45,14 @@ def experiment(tmp_path_factory) -> dict:
     try:
         # A checkpoint can be on disk before its epoch's row is in result.json (seen on one slow core): wait
         # for the row too, so the mid-run report has an epoch to show on any machine.
-        wait_for(lambda: has_checkpoint(experiment_dir) and any(experiment_dir.glob("experiment_state-*.json"))
-                 and any(reported_epochs(experiment_dir).values()), 180, "a first reported epoch")  # fmt: skip
+        def first_epoch_reported() -> bool:
+            return (has_checkpoint(experiment_dir) and any(experiment_dir.glob("experiment_state-*.json"))
+                    and any(reported_epochs(experiment_dir).values()))  # fmt: skip
+
+        wait_for(first_epoch_reported, "a first reported epoch", driver=driver)
         mid_run = write_report(experiment_dir)
         running_after_report = driver.poll() is None
-        out, err = driver.communicate(timeout=300)
+        out, err = driver.communicate(timeout=HANG_TIMEOUT_S)
     finally:
         if driver.poll() is None:
             driver.kill()

@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import ENV
+from tests.helpers import ENV, HANG_TIMEOUT_S
 
 SCRIPT = Path(__file__).resolve().parent.parent / "scripts" / "reproduce_articles.py"
 
 
 def _run(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *args], env=ENV, capture_output=True, text=True,
-                          timeout=300, check=False)  # fmt: skip
+                          timeout=HANG_TIMEOUT_S, check=False)  # fmt: skip
 
 
 @pytest.mark.slow
