@@ -19,7 +19,7 @@ from ray.cluster_utils import Cluster
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
 from rtune_fashion.report import write_report
 from rtune_fashion.results import load_experiment
-from tests.helpers import assert_continued_from_checkpoint
+from tests.helpers import HANG_TIMEOUT_S, assert_continued_from_checkpoint
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]  # one worker: one module fixture
 SMALL = {"train_size": 2000, "val_size": 300, "test_size": 300}
@@ -100,7 +100,7 @@ def test_a_lost_node_s_trial_continues_on_the_other_node(tmp_path: Path) -> None
         removed = threading.Event()
 
         def remove_b_once_it_has_a_checkpoint() -> None:
-            deadline = time.monotonic() + 240
+            deadline = time.monotonic() + HANG_TIMEOUT_S
             while time.monotonic() < deadline and not _first_trial_on(settings.experiment_dir, node_b.node_id):
                 time.sleep(0.2)
             cluster.remove_node(node_b)

@@ -26,7 +26,7 @@ from rtune_fashion.data import load_fashion_mnist
 from rtune_fashion.errors import ExperimentError
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
 from rtune_fashion.results import load_experiment
-from rtune_fashion.spaces import get_space
+from rtune_fashion.spaces import SearchSpace, get_space, register_space
 from tests.helpers import (
     ENV,
     HANG_TIMEOUT_S,
@@ -138,16 +138,24 @@ def test_main_job_smoke_test_as_users_run_it_under_the_jax_backend(tmp_path: Pat
     assert "Failed to fetch metrics" not in done.stderr
 
 
+# mlp_grid's form (optimizer x learning rate), 2 x 2 of its 4 x 3 points: every point still runs as a trial
+SMALL_GRID = register_space(SearchSpace(
+    name="test_small_grid", source="tests",
+    params={**get_space("mlp_grid").params, "units": 32, "optimizer": tune.grid_search(["adam", "sgd"]),
+            "learning_rate": tune.grid_search([1e-3, 1e-2])},
+))  # fmt: skip
+
+
 def test_grid_searcher_runs_every_point_one_at_a_time_when_asked(ray_local, tmp_path: Path) -> None:
     """--max-concurrent 1 with 1 CPU per trial on a 2-CPU machine: Tune alone would ignore the limit for the
     grid generator and run two at once."""
-    settings = ExperimentSettings(space="mlp_grid", searcher="grid", num_samples=1, max_epochs=1, storage=str(tmp_path),
-                                  train_size=300, val_size=200, test_size=100, retrain=False,
+    settings = ExperimentSettings(space=SMALL_GRID.name, searcher="grid", num_samples=1, max_epochs=1,
+                                  storage=str(tmp_path), train_size=300, val_size=200, test_size=100, retrain=False,
                                   max_concurrent=1)  # fmt: skip
     summary = run_experiment(settings, echo=lambda _: None)
-    assert summary["trials"]["total"] == 12 and summary["trials"]["errored"] == 0
+    assert summary["trials"]["total"] == 4 and summary["trials"]["errored"] == 0
     trials = pd.read_csv(settings.experiment_dir / "trials.csv")
-    assert len(set(zip(trials["config/optimizer"], trials["config/learning_rate"], strict=True))) == 12
+    assert len(set(zip(trials["config/optimizer"], trials["config/learning_rate"], strict=True))) == 4
     epochs = sorted((row["reported_at"] - row["epoch_time_s"], row["reported_at"])
                     for trial in load_experiment(settings.experiment_dir).trials for row in trial.history)  # fmt: skip
     assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(epochs)), epochs  # no overlap
@@ -206,10 +214,9 @@ def test_a_budgeted_search_is_fitted_to_the_machine_and_records_its_plan(ray_loc
 def test_more_gpus_than_any_node_is_refused_at_once(ray_local, tmp_path: Path) -> None:
     settings = ExperimentSettings(space="mlp_hyperas", searcher="hyperopt", gpus_per_trial=1, storage=str(tmp_path),
                                   smoke_test=True)  # fmt: skip
-    started = time.monotonic()
     with pytest.raises(ExperimentError, match=r"--gpus-per-trial 1 cannot be met: .* has 0 GPU\(s\)"):
         run_experiment(settings)
-    assert time.monotonic() - started < 120  # refused, not left pending
+    assert not list(tmp_path.rglob("trial_*"))  # refused before any trial was made, not left pending
 
 
 def test_killed_search_resumes_without_repeating_work(ray_local, tmp_path: Path, capsys) -> None:
@@ -218,7 +225,7 @@ def test_killed_search_resumes_without_repeating_work(ray_local, tmp_path: Path,
     driver = subprocess.Popen([sys.executable, *args], cwd=tmp_path, env=ENV, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     try:
-        deadline = time.monotonic() + 240
+        deadline = time.monotonic() + HANG_TIMEOUT_S
         while time.monotonic() < deadline:  # kill once a trial has finished and the next has a checkpoint
             epochs = reported_epochs(experiment_dir)
             if sum(e[-1:] == [3] for e in epochs.values()) >= 1 and any(e and e[-1] < 3 for e in epochs.values()):

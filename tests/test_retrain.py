@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import runpy
 from pathlib import Path
 
 import keras
@@ -65,3 +66,13 @@ def test_another_member_fits_its_training_margin_and_the_ensemble_s_evaluation(
     members: int, member_s: float, left_s: float, fits: bool
 ) -> None:
     assert retrain._another_member_fits(members, 3, member_s, 1.0, 0.5, left_s) is fits
+
+
+def test_the_ensemble_benchmark_prints_each_training_and_each_average(monkeypatch, capsys) -> None:
+    script = Path(__file__).resolve().parent.parent / "scripts" / "bench_ensemble.py"
+    monkeypatch.setattr("sys.argv", [str(script), "--train-size", "300", "--epochs", "1", "--members", "2",
+                                     "--preset", "baseline_softmax"])  # fmt: skip
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "300 training images, 1 epochs, 2 trainings" in out
+    assert "alone; first 1 averaged: val " in out and "alone; first 2 averaged: val " in out

@@ -1,0 +1,61 @@
+"""What an ensemble of trainings adds: val accuracy of each training alone and of the first k averaged.
+
+    .venv/bin/python scripts/bench_ensemble.py [--train-size 12000] [--epochs 6] [--members 3] \
+        [--preset NAME | --config JSON]
+
+Trains the config ``--members`` times with consecutive seeds through the final model's own path
+(:func:`rtune_fashion.retrain.train_and_test`), on a stratified training subset, and validates on all
+12,000 validation images. The test set is not read (val accuracy is what the choice is made on). The
+default config is the one the main job's search most often kept on small budgets: a 2-block VGG net with
+16-32 filters and batch norm (docs/MEASURED.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+from rtune_fashion.data import load_fashion_mnist  # noqa: E402
+from rtune_fashion.devices import cpu_description  # noqa: E402
+from rtune_fashion.models import PRESETS, preset  # noqa: E402
+from rtune_fashion.retrain import train_and_test  # noqa: E402
+
+DEFAULT_CONFIG = {"model": "cnn", "num_blocks": 2, "convs_per_block": 2, "filters": 16, "kernel_size": 3,
+                  "padding": "same", "batch_norm": True, "dropout": 0.25, "num_dense": 1, "dense_units": 512,
+                  "dense_dropout": 0.3, "optimizer": "nadam", "learning_rate": 1e-3, "batch_size": 128}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--train-size", type=int, default=12000)
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--members", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--preset", choices=sorted(PRESETS))
+    which.add_argument("--config", type=json.loads, help="a config as JSON")
+    args = parser.parse_args()
+    config = preset(args.preset) if args.preset else (args.config or DEFAULT_CONFIG)
+    data = load_fashion_mnist(subset={"train": args.train_size, "test": 10})
+    print(f"keras {keras.__version__}, backend {keras.backend.backend()}, {cpu_description()}, "
+          f"{args.train_size} training images, {args.epochs} epochs, {args.members} trainings")
+    model, outcome = train_and_test(config, data, epochs=args.epochs, seed=args.seed, validate_each_epoch=False,
+                                    max_members=args.members)  # fmt: skip
+    members = [model.get_layer(f"member_{i}") for i in range(outcome["members"])] if outcome["members"] > 1 else [model]
+    probabilities = [m.predict(data.x_val, batch_size=1000, verbose=0) for m in members]
+    for k in range(1, len(members) + 1):
+        mean = np.mean(probabilities[:k], axis=0)
+        alone = outcome["member_val_accuracy"][k - 1]
+        print(f"seed {outcome['member_seeds'][k - 1]}: val {alone:.4f} alone; first {k} averaged: "
+              f"val {float(np.mean(mean.argmax(axis=1) == data.y_val)):.4f}")
+    print(f"training time {outcome['train_time_s']:.0f} s for {outcome['members']}")
+
+
+if __name__ == "__main__":
+    main()
