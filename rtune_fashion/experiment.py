@@ -58,7 +58,7 @@ RESUME_FIXED = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "
 PLANNED = ("num_samples", "train_size", "val_size", "space_values", "time_budget_s")
 FINAL_MODEL_CHOICES = ("auto", "retrain", "checkpoint")
 # A budgeted final model averages up to this many trainings: on 12,000 images, 6 epochs, three seeds of one
-# CNN scored val 0.8828 / 0.8785 / 0.8838 alone, 0.8911 as two and 0.8923 as three (docs/MEASURED.md).
+# CNN scored val 0.8827 / 0.8785 / 0.8838 alone, 0.8911 as two and 0.8923 as three (docs/MEASURED.md).
 MAX_ENSEMBLE = 3
 SMOKE_SUBSET = {"train": 600, "val": 300, "test": 300}
 SMOKE_MAX_EPOCHS = 2
@@ -198,6 +198,10 @@ class ExperimentSettings:
             raise ExperimentError(
                 f"--final-model must be one of {', '.join(FINAL_MODEL_CHOICES)}, got {self.final_model!r}."
             )
+        if (self.ensemble or 1) > 1 and (self.final_model == "checkpoint" or not self.retrain):
+            made = "--no-retrain" if not self.retrain else "--final-model checkpoint"
+            raise ExperimentError(f"--ensemble {self.ensemble} has no effect with {made}: an ensemble is made of "
+                                  "retrainings. Fix: leave --ensemble out, or --final-model retrain (or auto).")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
             raise ExperimentError(f"--time-budget must be a positive number of seconds, got {self.time_budget_s!r}.")
         if self.max_failures < -1:
@@ -258,17 +262,18 @@ def _trial_dirname(trial: Any) -> str:
 
 
 def _retrain(config: dict[str, Any], data: Dataset, epochs: int, seed: int, schedule_epochs: int, members: int,
-             time_left_s: float, cpus: float, gpus: float) -> dict:  # fmt: skip
+             deadline: float, cpus: float, gpus: float) -> dict:  # fmt: skip
     """Train ``config`` from scratch for ``epochs`` (a learning-rate schedule spans ``schedule_epochs``, as in
-    the search; no validation between epochs), up to ``members`` times with consecutive seeds while the
-    next fits in ``time_left_s`` (an ensemble: :func:`rtune_fashion.retrain.train_and_test`), then evaluate
-    it once on val and test; the metrics and the saved model's bytes."""
+    the search; no validation between epochs), up to ``members`` times with consecutive seeds while they
+    fit before ``deadline``, a ``time.time()`` timestamp, so the time a Ray task waits and starts counts
+    too (an ensemble: :func:`rtune_fashion.retrain.train_and_test`), then evaluate it once on val and test;
+    the metrics and the saved model's bytes."""
     from rtune_fashion import devices
     from rtune_fashion.retrain import train_and_test
 
     devices.configure(cpus, gpus)
     model, outcome = train_and_test(config, data, epochs=epochs, seed=seed, schedule_epochs=schedule_epochs,
-                                    validate_each_epoch=False, max_members=members, time_left_s=time_left_s)
+                                    validate_each_epoch=False, max_members=members, deadline=deadline)
     outcome["model_bytes"] = _model_bytes(model)
     return outcome
 
@@ -693,16 +698,17 @@ def _final_model(settings: ExperimentSettings, best: dict[str, Any], data: Datas
         train = data if choice.train_size == len(data.y_train) else data.subset(
             {"train": int(choice.train_size or 0)}, seed=settings.seed)  # fmt: skip
         members = settings.ensemble or (MAX_ENSEMBLE if deadline is not None else 1)
-        time_left = math.inf if deadline is None else deadline - time.time() - budget.FINAL_MARGIN_S
+        final_deadline = math.inf if deadline is None else deadline - budget.FINAL_MARGIN_S
         more = f", then again with the next seeds while they fit (up to {members} in all)" if members > 1 else ""
         ends = "" if deadline is None else f"; done by {_clock(deadline)}"
         echo(f"Final model: trial {best['trial_id']}'s config retrained on {len(train.y_train)} images for "
              f"{best['epochs']} epochs ({why}){more}{ends}.")
         outcome = _run_final_step(settings, in_driver, _retrain, best["raw_config"], train, best["epochs"], seed,
-                                  settings.max_epochs, members, time_left)  # fmt: skip
+                                  settings.max_epochs, members, final_deadline)  # fmt: skip
         outcome["train_size"] = len(train.y_train)
         if outcome["members"] > 1:
-            why += f"; an ensemble of {outcome['members']} trainings (seeds {outcome['member_seeds']}), as many as fit"
+            fit = f", as many as fit of at most {members}" if deadline is not None else ""
+            why += f"; an ensemble of {outcome['members']} trainings (seeds {outcome['member_seeds']}){fit}"
     else:
         checkpoint = next((r.checkpoint for r in results if r.metrics.get("trial_id") == best["trial_id"]), None)
         if checkpoint is None:

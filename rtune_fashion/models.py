@@ -293,19 +293,20 @@ def build_model(
     return _BUILDERS[model](config, input_shape, num_classes)
 
 
-
 def average_of(members: list[keras.Model]) -> keras.Model:
     """One compiled model whose output is the mean of ``members``' outputs (class probabilities): an
     ensemble of trainings of one config. One member is returned as it is. The members keep their weights
-    (they are shared, not copied); each is nested under the name ``member_<i>``, so the whole saves and
+    (they are shared, not copied, and frozen); each is nested under the name ``member_<i>``, so the whole saves and
     loads as one ``.keras`` file (with rtune_fashion imported, as for any model with its layers)."""
     if len(members) == 1:
         return members[0]
     inputs = keras.Input(shape=members[0].input_shape[1:], name="image")
     outputs = [keras.Model(m.input, m.output, name=f"member_{i}")(inputs) for i, m in enumerate(members)]
     model = keras.Model(inputs, keras.layers.Average(name="mean_probability")(outputs), name="ensemble")
-    model.compile(loss=members[0].loss, metrics=["accuracy"])  # evaluated, never trained
+    model.trainable = False  # evaluated, never trained: no optimizer state to save (or to warn about on load)
+    model.compile(loss=members[0].loss, metrics=["accuracy"])
     return model
+
 
 # ---------------------------------------------------------------------------------------------------
 # The layer table

@@ -238,8 +238,9 @@ def final_model_line(final: dict[str, Any]) -> str:
         images += f", {final['members']} times (an ensemble of seeds {final['member_seeds']})"
     how = (f"Retrained for {final['epochs']} epochs{images}" if final.get("source", "retrained") == "retrained"
            else f"The best trial's checkpoint (epoch {final['epochs']}; {final.get('why', '')})")  # fmt: skip
-    train = final.get("train_accuracy")
-    train_text = f"train {train:.4f}, " if isinstance(train, int | float) and math.isfinite(train) else ""
+    train = final.get("train_accuracy")  # of one training: not shown beside an ensemble's val and test
+    shown = isinstance(train, int | float) and math.isfinite(train) and final.get("members", 1) == 1
+    train_text = f"train {train:.4f}, " if shown else ""
     return f"{how}: {train_text}val {final['val_accuracy']:.4f}, test {final['test_accuracy']:.4f}"
 
 

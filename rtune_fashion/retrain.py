@@ -19,51 +19,66 @@ from rtune_fashion.models import average_of, build_model
 from rtune_fashion.training import evaluate, fit_epochs
 
 DEFAULT_EPOCHS = 10
-# Another ensemble member is trained only when this many times the last one's training time is left.
+# Another ensemble member starts only when this many times the last one's training time is left (a member
+# that then runs late is dropped at the end of an epoch: see train_and_test).
 MEMBER_MARGIN = 1.15
+
+
+class _OutOfTime(Exception):
+    """An optional ensemble member would end after the deadline: it is dropped."""
 
 
 def train_and_test(config: dict[str, Any], data: Dataset, *, epochs: int, seed: int,
                    schedule_epochs: int | None = None, validate_each_epoch: bool = True, max_members: int = 1,
-                   time_left_s: float = math.inf) -> tuple[keras.Model, dict[str, Any]]:  # fmt: skip
+                   deadline: float = math.inf) -> tuple[keras.Model, dict[str, Any]]:  # fmt: skip
     """Train ``config`` for ``epochs`` with ``seed``, validating after every epoch (unless
     ``validate_each_epoch`` is False: a search's final model, where only the end counts); then evaluate val
     and test once. A learning-rate schedule spans ``schedule_epochs`` (default ``epochs``).
 
-    With ``max_members`` > 1 the model is an ensemble (:func:`rtune_fashion.models.average_of`): after the
-    first training, another of the same config with the next seed (``seed + 1``, ...) while one more, timed
-    as the last one took, and the ensemble's evaluation still end within ``time_left_s`` seconds of the
-    call; the first member always trains. Only the ensemble sees the test set.
+    With ``max_members`` > 1 the model is an ensemble (:func:`rtune_fashion.models.average_of`) of trainings
+    with consecutive seeds (``seed``, ``seed + 1``, ...). The first always trains; another starts only when
+    :data:`MEMBER_MARGIN` x the last one's training time, its validation and the ensemble's evaluation fit
+    before ``deadline`` (a ``time.time()`` timestamp), and is dropped at the end of any epoch after which,
+    at its own pace so far, it would not: the ensemble ends by the deadline unless the first training alone
+    does not. Only the final model (the ensemble) sees the test set.
 
-    Returns the model and: epochs, train_accuracy (the first member's last epoch, dropout on), val_accuracy
-    (final), best_val_accuracy (over the epochs), test_accuracy, train_time_s (all members), members,
-    member_seeds, member_val_accuracy.
+    Returns the model and: epochs, train_accuracy (the first training's last epoch, dropout on),
+    val_accuracy (final), best_val_accuracy (the first training's best epoch when validating each epoch,
+    else the final val), test_accuracy, train_time_s (all trainings, dropped ones included), members,
+    member_seeds, member_val_accuracy, member_train_time_s.
 
     Raises:
         NonFiniteLossError: the training loss became NaN or infinite.
     """
-    called = time.perf_counter()
     keras.backend.clear_session()
     batch_size = int(cfg.get(config, "batch_size"))
+    test_per_val = len(data.y_test) / max(len(data.y_val), 1)
     members: list[keras.Model] = []
     member_val: list[float] = []
+    member_s: list[float] = []
     histories: list[list[dict[str, float]]] = []
-    train_time = 0.0
+    train_time, val_s = 0.0, 0.0
     while True:
         keras.utils.set_random_seed(seed + len(members))
         model = build_model(config, data.input_shape, data.num_classes)
         started = time.perf_counter()
-        histories.append(fit_epochs(model, config, data, start_epoch=0, end_epoch=epochs,
-                                    schedule_epochs=schedule_epochs, validate=validate_each_epoch))  # fmt: skip
-        member_s = time.perf_counter() - started
-        train_time += member_s
+        # The ensemble's evaluation once this member is in: each member's val pass, scaled to val + test.
+        guard = _deadline_guard(deadline, epochs, started, val_s + (len(members) + 1) * val_s * (1 + test_per_val))
+        try:
+            history = fit_epochs(model, config, data, start_epoch=0, end_epoch=epochs, schedule_epochs=schedule_epochs,
+                                 validate=validate_each_epoch, on_epoch=guard if members else None)  # fmt: skip
+        except _OutOfTime:
+            train_time += time.perf_counter() - started
+            break
+        member_s.append(time.perf_counter() - started)
+        train_time += member_s[-1]
         started = time.perf_counter()
         member_val.append(evaluate(model, data.x_val, data.y_val, batch_size)[1])
         val_s = time.perf_counter() - started
         members.append(model)
-        test_per_val = len(data.y_test) / max(len(data.y_val), 1)
-        left_s = time_left_s - (time.perf_counter() - called)
-        if not _another_member_fits(len(members), max_members, member_s, val_s, test_per_val, left_s):
+        histories.append(history)
+        if not _another_member_fits(len(members), max_members, member_s[-1], val_s, test_per_val,
+                                    deadline - time.time()):  # fmt: skip
             break
     model = average_of(members)
     val_accuracy = member_val[0] if len(members) == 1 else evaluate(model, data.x_val, data.y_val, batch_size)[1]
@@ -79,17 +94,31 @@ def train_and_test(config: dict[str, Any], data: Dataset, *, epochs: int, seed: 
         "members": len(members),
         "member_seeds": [seed + i for i in range(len(members))],
         "member_val_accuracy": member_val,
+        "member_train_time_s": member_s,
     }
 
 
 def _another_member_fits(members: int, max_members: int, member_s: float, val_s: float, test_per_val: float,
                          left_s: float) -> bool:  # fmt: skip
-    """Whether one more member fits in ``left_s``: its training (:data:`MEMBER_MARGIN` x the last one's), its
-    validation, and then the ensemble's evaluation of val and test (each member's val time, scaled)."""
+    """Whether to start one more member with ``left_s`` seconds left: its training (:data:`MEMBER_MARGIN` x
+    the last one's), its validation, and then the ensemble's evaluation of val and test (each member's val
+    time, scaled)."""
     if members >= max_members:
         return False
     ensemble_eval_s = (members + 1) * val_s * (1 + test_per_val)
     return MEMBER_MARGIN * member_s + val_s + ensemble_eval_s <= left_s
+
+
+def _deadline_guard(deadline: float, epochs: int, started: float, after_s: float):
+    """An ``on_epoch`` callback that raises :class:`_OutOfTime` when the member's remaining epochs, at its
+    mean epoch time so far, and ``after_s`` seconds of evaluation would end after ``deadline``."""
+
+    def check(epoch: int, metrics: dict[str, float], model: keras.Model) -> None:
+        per_epoch = (time.perf_counter() - started) / epoch
+        if time.time() + per_epoch * (epochs - epoch) + after_s > deadline:
+            raise _OutOfTime
+
+    return check
 
 
 def config_epochs(config: dict[str, Any], epochs: int | None = None) -> int:

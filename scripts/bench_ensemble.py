@@ -5,7 +5,8 @@
 
 Trains the config ``--members`` times with consecutive seeds through the final model's own path
 (:func:`rtune_fashion.retrain.train_and_test`), on a stratified training subset, and validates on all
-12,000 validation images. The test set is not read (val accuracy is what the choice is made on). The
+12,000 validation images. Only 10 test images are read, and their score is not printed: val accuracy is
+what a choice is made on. The
 default config is the one the main job's search most often kept on small budgets: a 2-block VGG net with
 16-32 filters and batch norm (docs/MEASURED.md).
 """

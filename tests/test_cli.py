@@ -153,6 +153,9 @@ def test_describe_lists_keys_and_spaces(capsys) -> None:
         ({"final_model": "best"}, "--final-model must be one of auto, retrain, checkpoint, got 'best'"),
         ({"brackets": 0}, "--brackets must be a positive integer, got 0"),
         ({"ensemble": 0}, "--ensemble must be a positive integer, got 0"),
+        ({"ensemble": 2, "final_model": "checkpoint"}, "--ensemble 2 has no effect with --final-model checkpoint: "
+                                                       "an ensemble is made of retrainings. Fix: leave --ensemble"),
+        ({"ensemble": 3, "retrain": False}, "--ensemble 3 has no effect with --no-retrain"),
         ({"brackets": 2, "scheduler": "fifo"}, "--brackets 2 has no effect with --scheduler fifo"),
     ],
 )

@@ -180,7 +180,8 @@ def test_a_budget_that_ends_before_any_epoch_says_so_and_loses_nothing(ray_local
 
 def test_a_budgeted_search_is_fitted_to_the_machine_and_records_its_plan(ray_local, tmp_path: Path) -> None:
     """With --time-budget, the run measures this machine first and chooses the subsets itself; the plan is in
-    settings.json and summary.json, and the trials trained on the subset it chose (no timing is asserted)."""
+    settings.json and summary.json, and the trials trained on the subset it chose. No timing is asserted, but
+    the final model's choices depend on time left: a 1-epoch MLP on 4,000 images against about 9 minutes."""
     lines: list[str] = []
     settings = ExperimentSettings(space="mlp_kerastuner", searcher="random", num_samples=2, max_epochs=1,
                                   storage=str(tmp_path), time_budget_s=600)  # fmt: skip
@@ -216,7 +217,7 @@ def test_more_gpus_than_any_node_is_refused_at_once(ray_local, tmp_path: Path) -
                                   smoke_test=True)  # fmt: skip
     with pytest.raises(ExperimentError, match=r"--gpus-per-trial 1 cannot be met: .* has 0 GPU\(s\)"):
         run_experiment(settings)
-    assert not list(tmp_path.rglob("trial_*"))  # refused before any trial was made, not left pending
+    assert not tune.Tuner.can_restore(settings.experiment_uri)  # refused before the search, not left pending
 
 
 def test_killed_search_resumes_without_repeating_work(ray_local, tmp_path: Path, capsys) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import runpy
+import time
 from pathlib import Path
 
 import keras
@@ -42,15 +43,31 @@ def test_members_train_with_consecutive_seeds_and_only_the_ensemble_is_tested(tm
     assert len(outcome["member_val_accuracy"]) == 3 and model.name == "ensemble"
     # The first member is exactly what a single training with that seed makes.
     single, alone = train_and_test(MLP, data, epochs=1, seed=5, validate_each_epoch=False)
-    assert alone["members"] == 1 and alone["val_accuracy"] == outcome["member_val_accuracy"][0]
+    assert alone["members"] == 1 and alone["val_accuracy"] == pytest.approx(outcome["member_val_accuracy"][0])
     np.testing.assert_array_equal(single.get_weights()[0], model.get_layer("member_0").get_weights()[0])
     assert outcome["val_accuracy"] == pytest.approx(model.evaluate(data.x_val, data.y_val, verbose=0)[1])
 
 
 def test_no_second_member_when_the_time_left_would_not_hold_it() -> None:
     _, outcome = train_and_test(MLP, synthetic_data(), epochs=1, seed=0, validate_each_epoch=False, max_members=3,
-                                time_left_s=0.0)  # fmt: skip
+                                deadline=time.time())  # fmt: skip
     assert (outcome["members"], outcome["member_seeds"]) == (1, [0])
+
+
+def test_a_member_that_runs_past_the_deadline_is_dropped_after_an_epoch(monkeypatch) -> None:
+    monkeypatch.setattr(retrain, "_another_member_fits", lambda *args: True)  # the second member starts anyway
+    model, outcome = train_and_test(MLP, synthetic_data(), epochs=3, seed=0, validate_each_epoch=False,
+                                    max_members=3, deadline=time.time())  # fmt: skip
+    assert outcome["members"] == 1 and model.name == "mlp"  # the first training alone is the final model
+    assert outcome["train_time_s"] > outcome["member_train_time_s"][0]  # the dropped training's time counts
+
+
+def test_the_deadline_guard_stops_a_member_whose_pace_would_end_too_late() -> None:
+    ten_s_per_epoch = time.perf_counter() - 10.0  # one epoch done, 10 s after it started
+    late = retrain._deadline_guard(time.time() + 35.0, 5, ten_s_per_epoch, after_s=0.0)  # 4 epochs left: 40 s
+    with pytest.raises(retrain._OutOfTime):
+        late(1, {}, None)
+    retrain._deadline_guard(time.time() + 60.0, 5, ten_s_per_epoch, after_s=10.0)(1, {}, None)  # 50 s: fits
 
 
 @pytest.mark.parametrize(
