@@ -544,8 +544,10 @@ def run_experiment(
             }
             write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(stored, indent=2))
             _publish(settings, SETTINGS_FILE)
+        trials = (f"{settings.num_samples} pass(es) over {space.grid_points} grid points" if space.is_grid
+                  else f"{settings.num_samples} trials")  # fmt: skip
         echo(f"{'Resuming' if settings.resume else 'Searching'} {space.name} with {search.searcher} + "
-             f"{search.scheduler_name}: {settings.num_samples} trials of up to {settings.max_epochs} epochs, "
+             f"{search.scheduler_name}: {trials} of up to {settings.max_epochs} epochs, "
              f"{settings.cpus_per_trial:g} CPU and {settings.gpus_per_trial:g} GPU per trial.")
         if deadline is not None:
             echo(f"Time budget {format_elapsed(settings.time_budget_s).strip()}: the search ends by "

@@ -15,6 +15,7 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -42,6 +43,11 @@ class SearchSpace:
     @property
     def is_grid(self) -> bool:
         return is_grid(self.params)
+
+    @property
+    def grid_points(self) -> int:
+        """Points in one pass over the grid: the product of the ``tune.grid_search`` lists (1 without any)."""
+        return math.prod(len(v["grid_search"]) for v in self.params.values() if _is_grid_value(v))
 
     def values_of(self, key: str) -> list[Any]:
         """Every value a searcher can draw for a categorical or integer key (a constant: itself)."""

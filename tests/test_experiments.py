@@ -152,8 +152,10 @@ def test_grid_searcher_runs_every_point_one_at_a_time_when_asked(ray_local, tmp_
     settings = ExperimentSettings(space=SMALL_GRID.name, searcher="grid", num_samples=1, max_epochs=1,
                                   storage=str(tmp_path), train_size=300, val_size=200, test_size=100, retrain=False,
                                   max_concurrent=1)  # fmt: skip
-    summary = run_experiment(settings, echo=lambda _: None)
+    lines: list[str] = []
+    summary = run_experiment(settings, echo=lines.append)
     assert summary["trials"]["total"] == 4 and summary["trials"]["errored"] == 0
+    assert "with grid + asha: 1 pass(es) over 4 grid points of up to 1 epochs" in lines[0], lines
     trials = pd.read_csv(settings.experiment_dir / "trials.csv")
     assert len(set(zip(trials["config/optimizer"], trials["config/learning_rate"], strict=True))) == 4
     epochs = sorted((row["reported_at"] - row["epoch_time_s"], row["reported_at"])

@@ -67,3 +67,8 @@ def test_space_that_allows_an_impossible_cnn_is_refused() -> None:
 def test_unknown_space_name_lists_the_spaces() -> None:
     with pytest.raises(SearchSpaceError, match=r"Unknown search space 'cnn'. Spaces: mlp_hyperas, cnn_hyperas"):
         get_space("cnn")
+
+
+def test_a_grid_counts_its_points() -> None:
+    assert get_space("mlp_grid").grid_points == 12  # 4 optimizers x 3 learning rates
+    assert get_space("mlp_hyperas").grid_points == 1 and not get_space("mlp_hyperas").is_grid
