@@ -677,9 +677,10 @@ def _final_model(settings: ExperimentSettings, best: dict[str, Any], data: Datas
                  echo: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
     """The final model, made as ``settings.final_model`` says (:func:`budget.final_model_choice`): the best
     config retrained from scratch for its trial's epochs, on as much of ``data``'s training split as fits
-    in the time left (a budget's search trained on the plan's subset), or the best trial's last checkpoint
-    (as Keras Tuner's ``get_best_models``). Both are evaluated once on ``data``'s whole validation and test
-    splits; the model is saved as best_model.keras.
+    in the time left (a budget's search trained on the plan's subset), and again with the next seeds while
+    that fits before the deadline (an ensemble of up to ``settings.ensemble``, by default MAX_ENSEMBLE with
+    a budget); or the best trial's last checkpoint (as Keras Tuner's ``get_best_models``). Either is
+    evaluated once on ``data``'s whole validation and test splits; the model is saved as best_model.keras.
 
     Raises:
         ExperimentError: the checkpoint is wanted and the best trial has none.
