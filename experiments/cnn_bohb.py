@@ -8,10 +8,11 @@ when that fits in the time left (else on fewer, or the best trial's checkpoint),
 the next seeds while that fits too: an ensemble of up to 3. Twenty minutes because that is the most a first
 run should ask of a laptop user, and what our 2-core CPUs need for a search plus a final model on all the
 data: on 2 cores of an AMD EPYC (465 training images/s per core) 1,141 s and test 0.9274 with 3 trainings
-(with ``--seed 1`` 1,150 s and 0.8885: a winner too wide to retrain on all the data); on one core 939 s and
-test 0.9166 with 1 (docs/MEASURED.md). No trial is stopped before 3 epochs
-(``--min-epochs``): after one epoch, batch-norm nets with large batches lag behind configs that start fast
-and end worse. ``--time-budget SECONDS`` (or ``none``) and the count flags change it. Scaled up on one H100
+(with ``--seed 1`` and ``--seed 2``: 0.8885 and 0.9168, winners too wide to retrain on all the data: the
+median of three seeds is 0.9168); on one core 939 s and test 0.9166 with 1 (docs/MEASURED.md).
+No trial is stopped before 3 epochs (``--min-epochs``): after one epoch, batch-norm nets with large
+batches lag behind configs that start fast and end worse. ``--time-budget SECONDS`` (or ``none``) and the
+count flags change it. Scaled up on one H100
 (measured before issue 14, when the budget covered the search alone: 40 trials in 295 s, retrained test
 0.9425; docs/results.md):
 
