@@ -62,11 +62,12 @@ def train_and_test(config: dict[str, Any], data: Dataset, *, epochs: int, seed: 
         keras.utils.set_random_seed(seed + len(members))
         model = build_model(config, data.input_shape, data.num_classes)
         started = time.perf_counter()
-        # The ensemble's evaluation once this member is in: each member's val pass, scaled to val + test.
-        guard = _deadline_guard(deadline, epochs, started, val_s + (len(members) + 1) * val_s * (1 + test_per_val))
+        guard = None  # the first training always ends; a later one may be dropped
+        if members:
+            guard = _deadline_guard(deadline, epochs, started, _evaluation_s(len(members) + 1, val_s, test_per_val))
         try:
             history = fit_epochs(model, config, data, start_epoch=0, end_epoch=epochs, schedule_epochs=schedule_epochs,
-                                 validate=validate_each_epoch, on_epoch=guard if members else None)  # fmt: skip
+                                 validate=validate_each_epoch, on_epoch=guard)  # fmt: skip
         except _OutOfTime:
             train_time += time.perf_counter() - started
             break
@@ -105,8 +106,13 @@ def _another_member_fits(members: int, max_members: int, member_s: float, val_s:
     time, scaled)."""
     if members >= max_members:
         return False
-    ensemble_eval_s = (members + 1) * val_s * (1 + test_per_val)
-    return MEMBER_MARGIN * member_s + val_s + ensemble_eval_s <= left_s
+    return MEMBER_MARGIN * member_s + _evaluation_s(members + 1, val_s, test_per_val) <= left_s
+
+
+def _evaluation_s(members: int, val_s: float, test_per_val: float) -> float:
+    """What follows a new member's training: its own validation, then an ensemble of ``members`` evaluated on
+    val and test (each member's val pass, scaled by the test split's size)."""
+    return val_s + members * val_s * (1 + test_per_val)
 
 
 def _deadline_guard(deadline: float, epochs: int, started: float, after_s: float):
