@@ -11,8 +11,9 @@ training steps of the space's typical config, on a Ray worker with the trial's C
 * the values of shape keys (filters, units, kernel size, depth) to leave out until 90% of the configs the
   space draws need at most :data:`EXPENSIVE_FACTOR` times the epoch the budget affords on average;
 * the time kept for the final model after the search, which retrains the best config on more of the data
-  than the search saw when that fits (:func:`final_model_choice`): on a slow machine the search ranks
-  configs on a subset, and the final model's accuracy comes from the whole training split.
+  than the search saw when that fits (:func:`final_model_choice`), or a config that scored almost as well
+  when only it fits all the data (:func:`choose_final`): on a slow machine the search ranks configs on a
+  subset, and the final model's accuracy comes from the whole training split.
 
 Epoch times are predicted from forward FLOPs (:func:`rtune_fashion.models.forward_flops`) at the
 measured rate: an estimate, recorded next to what the trials then measured. Everything measured and chosen
@@ -246,6 +247,50 @@ def final_model_choice(choice: str, trial_s: float, search_train: int, full_trai
     if choice == "retrain":
         return FinalChoice("retrained", f"--final-model retrain (about {trial_s:.0f} s{left})", search_train)
     return FinalChoice("checkpoint", f"retraining would take about {trial_s:.0f} s{left}")
+
+
+# How far below the best trial's val accuracy (on the search's subset) a trial may score and still be
+# the final model in its place, when only it can be retrained on all the training data in the time left.
+# Measured on the main job: more data is worth more than that (the winner's val rose 0.85 points from
+# 6,000 to 12,000 images, and 2.7 points from 6,000 to 48,000: docs/MEASURED.md).
+FULL_DATA_MARGIN = 0.01
+
+
+@dataclass(frozen=True)
+class Contender:
+    """A trial the final model may retrain: its val accuracy and its measured times."""
+
+    trial_id: str
+    val_accuracy: float  # its best epoch's, as the ranking uses
+    train_s: float  # its epochs' training on the search's subset, validation left out
+    overhead_s: float  # what the final step spends beside training (evaluating val and test, saving)
+
+
+def choose_final(choice: str, ranked: list[Contender], search_train: int, full_train: int,
+                 time_left_s: float) -> tuple[Contender, FinalChoice]:  # fmt: skip
+    """The trial whose config the final model comes from, and how (:func:`final_model_choice`).
+
+    ``ranked`` is best first. The best trial, unless ``choice`` is ``auto``, its retraining does not fit
+    all ``full_train`` images in ``time_left_s``, and a trial within :data:`FULL_DATA_MARGIN` of its val
+    accuracy does: then the best such trial is retrained on all the data instead (the search ranked configs
+    on a subset, and all the data is worth more than the margin). Its ``why`` names both trials.
+    """
+    best = ranked[0]
+    made = final_model_choice(choice, best.train_s, search_train, full_train, time_left_s - best.overhead_s)
+    if choice != "auto" or (made.source == "retrained" and made.train_size == full_train):
+        return best, made
+    for other in ranked[1:]:
+        needed = other.train_s * full_train / max(search_train, 1)
+        left = time_left_s - other.overhead_s
+        if other.val_accuracy >= best.val_accuracy - FULL_DATA_MARGIN and needed <= left:
+            short = (f"on {made.train_size} images only" if made.source == "retrained"
+                     else "not at all (its checkpoint would be the final model)")  # fmt: skip
+            why = (f"the best trial {best.trial_id} (val {best.val_accuracy:.4f}) could be retrained {short}; "
+                   f"trial {other.trial_id} (val {other.val_accuracy:.4f}, within {FULL_DATA_MARGIN:g}) trained for "
+                   f"{other.train_s:.0f} s on {search_train} images, about {needed:.0f} s on {full_train}; "
+                   f"{max(left, 0):.0f} s were left")  # fmt: skip
+            return other, FinalChoice("retrained", why, full_train)
+    return best, made
 
 
 def _val_size(request: Request, train_size: int) -> int:

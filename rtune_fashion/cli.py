@@ -194,7 +194,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines += ["", format_table(describe(best["raw_config"])), ""]
     final = summary.get("final_model") or summary.get("retrained")  # "retrained": summaries before issue 14
     if final:
-        lines.append(final_model_line(final))
+        lines.append(final_model_line(final, best["trial_id"] if best else None))
     lines.append(f"Wall time {summary['wall_time_s']:.0f} s (search {summary['search_time_s']:.0f} s). "
                  f"Results: {summary['experiment_dir']}")
     return "\n".join(lines)

@@ -40,6 +40,7 @@ from rtune_fashion.results import (
     SUMMARY_FILE,
     TRIALS_FILE,
     ExperimentRecord,
+    TrialRecord,
     load_experiment,
     write_trials_csv,
 )
@@ -567,8 +568,9 @@ def run_experiment(
         summary = _summarise(settings, space, search.scheduler_name, record, search_time, plan)
         if makes_final and summary["best"] is not None:
             in_driver = started_ray and settings.address is None and not ray.cluster_resources().get("GPU")
-            summary["final_model"] = _final_model(settings, summary["best"], data, results, deadline,
-                                                  in_driver=in_driver, plan=plan, echo=echo)  # fmt: skip
+            ranked = [_trial_summary(trial) for trial in record.ranked()]
+            summary["final_model"] = _final_model(settings, ranked, data, results, deadline, in_driver=in_driver,
+                                                  plan=plan, echo=echo)  # fmt: skip
         summary["wall_time_s"] = time.time() - started
         write_atomic(experiment_dir / SUMMARY_FILE, json.dumps(summary, indent=2, default=str))
         _publish(settings, SUMMARY_FILE, BEST_MODEL_FILE)
@@ -672,15 +674,17 @@ def _clock(timestamp: float) -> str:
 # The final model: the best config retrained, or the best trial's checkpoint
 
 
-def _final_model(settings: ExperimentSettings, best: dict[str, Any], data: Dataset, results: tune.ResultGrid,
-                 deadline: float | None, *, in_driver: bool, plan: budget.Plan | None = None,
-                 echo: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
-    """The final model, made as ``settings.final_model`` says (:func:`budget.final_model_choice`): the best
-    config retrained from scratch for its trial's epochs, on as much of ``data``'s training split as fits
-    in the time left (a budget's search trained on the plan's subset), and again with the next seeds while
-    that fits before the deadline (an ensemble of up to ``settings.ensemble``, by default MAX_ENSEMBLE with
-    a budget); or the best trial's last checkpoint (as Keras Tuner's ``get_best_models``). Either is
-    evaluated once on ``data``'s whole validation and test splits; the model is saved as best_model.keras.
+def _final_model(settings: ExperimentSettings, ranked: list[dict[str, Any]], data: Dataset,
+                 results: tune.ResultGrid, deadline: float | None, *, in_driver: bool,
+                 plan: budget.Plan | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
+    """The final model, made as ``settings.final_model`` says (:func:`budget.choose_final`): the best
+    config (of ``ranked``, the trials' summaries best first) retrained from scratch for its trial's epochs,
+    on as much of ``data``'s training split as fits in the time left (a budget's search trained on the
+    plan's subset), or a config within :data:`budget.FULL_DATA_MARGIN` of it when only that one fits all the
+    data; and again with the next seeds while that fits before the deadline (an ensemble of up to
+    ``settings.ensemble``, by default MAX_ENSEMBLE with a budget); or the best trial's last checkpoint (as
+    Keras Tuner's ``get_best_models``). Either is evaluated once on ``data``'s whole validation and test
+    splits; the model is saved as best_model.keras. ``trial_id`` says whose config or checkpoint it is.
 
     Raises:
         ExperimentError: the checkpoint is wanted and the best trial has none.
@@ -688,43 +692,50 @@ def _final_model(settings: ExperimentSettings, best: dict[str, Any], data: Datas
     search_train = plan.train_size if plan else len(data.y_train)
     full_train = plan.full_train_size if plan else len(data.y_train)
     share = plan.training_share() if plan else 1.0
-    trial_s = best["trial_time_s"] * share  # its epochs without their validation
-    # What the final step spends beside training: one evaluation of val and test at the trial's own rate
-    # per image, and a margin for starting it and saving the model.
-    eval_per_image = best["trial_time_s"] * (1 - share) / max(best["epochs"], 1) / (plan.val_size if plan else 1)
-    overhead = eval_per_image * (len(data.y_val) + len(data.y_test)) + budget.FINAL_MARGIN_S
-    left = math.inf if deadline is None else deadline - time.time() - overhead
-    choice = budget.final_model_choice(settings.final_model, trial_s, search_train, full_train, left)
+
+    def contender(summary: dict[str, Any]) -> budget.Contender:
+        # Its epochs without their validation; beside training, the final step evaluates val and test once at
+        # the trial's own rate per image, and keeps a margin for starting it and saving the model.
+        trial_s = summary["trial_time_s"]
+        eval_per_image = trial_s * (1 - share) / max(summary["epochs"], 1) / (plan.val_size if plan else 1)
+        overhead = eval_per_image * (len(data.y_val) + len(data.y_test)) + budget.FINAL_MARGIN_S
+        return budget.Contender(summary["trial_id"], summary["val_accuracy"], trial_s * share, overhead)
+
+    time_left = math.inf if deadline is None else deadline - time.time()
+    chosen, choice = budget.choose_final(settings.final_model, [contender(t) for t in ranked], search_train,
+                                         full_train, time_left)  # fmt: skip
+    trial = next(t for t in ranked if t["trial_id"] == chosen.trial_id)
     source, why = choice.source, choice.why
     if source == "retrained":
-        seed = trial_seed(settings.seed, best["raw_config"])  # the winning trial's own seed
+        seed = trial_seed(settings.seed, trial["raw_config"])  # the chosen trial's own seed
         train = data if choice.train_size == len(data.y_train) else data.subset(
             {"train": int(choice.train_size or 0)}, seed=settings.seed)  # fmt: skip
         members = settings.ensemble or (MAX_ENSEMBLE if deadline is not None else 1)
         final_deadline = math.inf if deadline is None else deadline - budget.FINAL_MARGIN_S
         more = f", then again with the next seeds while they fit (up to {members} in all)" if members > 1 else ""
         ends = "" if deadline is None else f"; done by {_clock(deadline)}"
-        echo(f"Final model: trial {best['trial_id']}'s config retrained on {len(train.y_train)} images for "
-             f"{best['epochs']} epochs ({why}){more}{ends}.")
-        outcome = _run_final_step(settings, in_driver, _retrain, best["raw_config"], train, best["epochs"], seed,
+        echo(f"Final model: trial {trial['trial_id']}'s config retrained on {len(train.y_train)} images for "
+             f"{trial['epochs']} epochs ({why}){more}{ends}.")
+        outcome = _run_final_step(settings, in_driver, _retrain, trial["raw_config"], train, trial["epochs"], seed,
                                   settings.max_epochs, members, final_deadline)  # fmt: skip
         outcome["train_size"] = len(train.y_train)
         if outcome["members"] > 1:
             fit = f", as many as fit of at most {members}" if deadline is not None else ""
             why += f"; an ensemble of {outcome['members']} trainings (seeds {outcome['member_seeds']}){fit}"
     else:
-        checkpoint = next((r.checkpoint for r in results if r.metrics.get("trial_id") == best["trial_id"]), None)
+        checkpoint = next((r.checkpoint for r in results if r.metrics.get("trial_id") == trial["trial_id"]), None)
         if checkpoint is None:
             raise ExperimentError(
-                f"The best trial {best['trial_id']} has no checkpoint to make the final model from. Fix: "
+                f"The best trial {trial['trial_id']} has no checkpoint to make the final model from. Fix: "
                 "--final-model retrain."
             )
-        batch_size = int(cfg.get(best["raw_config"], "batch_size"))
+        batch_size = int(cfg.get(trial["raw_config"], "batch_size"))
         outcome = _run_final_step(settings, in_driver, _evaluate_checkpoint, checkpoint, data, batch_size)
-        outcome["train_accuracy"] = best["last_accuracy"]
+        outcome["train_accuracy"] = trial["last_accuracy"]
         outcome["train_size"] = search_train  # the trial's own training set
     write_atomic(settings.experiment_dir / BEST_MODEL_FILE, outcome.pop("model_bytes"))
-    outcome.update(source=source, why=why, val_size=len(data.y_val), test_size=len(data.y_test))
+    outcome.update(source=source, why=why, trial_id=trial["trial_id"], val_size=len(data.y_val),
+                   test_size=len(data.y_test))  # fmt: skip
     return outcome
 
 
@@ -758,19 +769,8 @@ def _summarise(
     plan: budget.Plan | None = None,
 ) -> dict[str, Any]:
     trial = record.best()
-    best = None
-    if trial is not None:
-        best = {
-            "trial_id": trial.trial_id,
-            "val_accuracy": trial.best_val_accuracy,  # the best epoch's: biased upwards by the max
-            "last_val_accuracy": trial.last_val_accuracy,
-            "last_accuracy": float(trial.history[-1].get("accuracy", math.nan)),
-            "epochs": trial.epochs,
-            "trial_time_s": sum(float(row.get("epoch_time_s", 0.0)) for row in trial.history),
-            "config": trial.effective_config,
-            "raw_config": trial.config,
-        }
-    elif record.trials:
+    best = _trial_summary(trial) if trial is not None else None
+    if trial is None and record.trials:
         raise _no_result_error(settings, record, plan)
     counts = record.counts()
     return {
@@ -798,6 +798,20 @@ def _summarise(
         "plan": plan.to_dict() if plan else None,
         "settings": dataclasses.asdict(settings),
         "versions": _versions(),
+    }
+
+
+def _trial_summary(trial: TrialRecord) -> dict[str, Any]:
+    """What summary.json and the final model keep of a trial."""
+    return {
+        "trial_id": trial.trial_id,
+        "val_accuracy": trial.best_val_accuracy,  # the best epoch's: biased upwards by the max
+        "last_val_accuracy": trial.last_val_accuracy,
+        "last_accuracy": float(trial.history[-1].get("accuracy", math.nan)),
+        "epochs": trial.epochs,
+        "trial_time_s": sum(float(row.get("epoch_time_s", 0.0)) for row in trial.history),
+        "config": trial.effective_config,
+        "raw_config": trial.config,
     }
 
 

@@ -176,7 +176,7 @@ def best_trial_text(record: ExperimentRecord) -> list[str]:
     summary = read_json(record.directory / SUMMARY_FILE) or {}
     final = summary.get("final_model") or summary.get("retrained")  # "retrained": summaries before issue 14
     if final:
-        lines.append(final_model_line(final) + ".")
+        lines.append(final_model_line(final, best.trial_id) + ".")
     config = best.effective_config
     lines.append("Configuration: " + ", ".join(f"{k}={short_value(v)}" for k, v in config.items()))
     try:

@@ -104,10 +104,15 @@ class ExperimentRecord:
         """How many trials are in each state (every state listed, zeros included)."""
         return {state: sum(t.state == state for t in self.trials) for state in STATES}
 
+    def ranked(self) -> list[TrialRecord]:
+        """The trials that ended normally (or are still going) and reported, best first; never a diverged or
+        failed one."""
+        return [t for t in self.trials if t.state not in FAILED_STATES and _finite(t.best_val_accuracy)]
+
     def best(self) -> TrialRecord | None:
-        """The best trial that ended normally (or is still going); never a diverged or failed one."""
-        candidates = [t for t in self.trials if t.state not in FAILED_STATES and _finite(t.best_val_accuracy)]
-        return candidates[0] if candidates else None
+        """The first of :meth:`ranked`, or None."""
+        ranked = self.ranked()
+        return ranked[0] if ranked else None
 
     def start_time(self) -> float | None:
         """When the run started: as stored, else estimated from the first epoch reported."""
@@ -231,9 +236,12 @@ def trials_table(record: ExperimentRecord) -> list[dict[str, Any]]:
     ]
 
 
-def final_model_line(final: dict[str, Any]) -> str:
-    """One line on the final model of summary.json: how it was made and its accuracies."""
+def final_model_line(final: dict[str, Any], best_trial_id: str | None = None) -> str:
+    """One line on the final model of summary.json: how it was made and its accuracies (and whose config,
+    when it is not the best trial's, ``best_trial_id``)."""
     images = f" on {final['train_size']} images" if final.get("train_size") else ""
+    if best_trial_id and final.get("trial_id") not in (None, best_trial_id):
+        images += f" (trial {final['trial_id']}'s config: {final.get('why', '')})"
     if final.get("members", 1) > 1:
         images += f", {final['members']} times (an ensemble of seeds {final['member_seeds']})"
     how = (f"Retrained for {final['epochs']} epochs{images}" if final.get("source", "retrained") == "retrained"

@@ -203,6 +203,7 @@ def test_a_budgeted_search_is_fitted_to_the_machine_and_records_its_plan(ray_loc
     # auto: a 1-epoch MLP's retraining (its trial's measured time) fits in the minutes left, on all the data
     final = summary["final_model"]
     assert final["source"] == "retrained" and final["why"].startswith("its trial") and final["train_size"] == 4000
+    assert final["trial_id"] == summary["best"]["trial_id"]  # it fits all the data: no other config is needed
     assert summary["trials"]["finished"] == 2
     # ... and so do two more trainings with the next seeds: the final model is their ensemble, saved as it was tested
     seed = final["member_seeds"][0]

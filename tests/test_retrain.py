@@ -93,3 +93,16 @@ def test_the_ensemble_benchmark_prints_each_training_and_each_average(monkeypatc
     out = capsys.readouterr().out
     assert "300 training images, 1 epochs, 2 trainings" in out
     assert "alone; first 1 averaged: val " in out and "alone; first 2 averaged: val " in out
+
+
+def test_the_final_model_line_names_the_config_when_it_is_not_the_best_trial_s() -> None:
+    from rtune_fashion.results import final_model_line
+
+    final = {"source": "retrained", "epochs": 12, "train_size": 48000, "train_accuracy": 0.93, "val_accuracy": 0.92,
+             "test_accuracy": 0.91, "trial_id": "b", "why": "the best trial a (val 0.9000) could be retrained on "
+             "12000 images only; ..."}  # fmt: skip
+    accuracies = ": train 0.9300, val 0.9200, test 0.9100"
+    assert final_model_line(final, "a") == ("Retrained for 12 epochs on 48000 images (trial b's config: the best "
+                                            "trial a (val 0.9000) could be retrained on 12000 images only; ...)"
+                                            + accuracies)  # fmt: skip
+    assert final_model_line(final, "b") == "Retrained for 12 epochs on 48000 images" + accuracies
