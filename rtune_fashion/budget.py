@@ -249,19 +249,22 @@ def final_model_choice(choice: str, trial_s: float, search_train: int, full_trai
     return FinalChoice("checkpoint", f"retraining would take about {trial_s:.0f} s{left}")
 
 
-# How far below the best trial's val accuracy (on the search's subset) a trial may score and still be
-# the final model in its place, when only it can be retrained on all the training data in the time left.
-# Measured on the main job: more data is worth more than that (the winner's val rose 0.85 points from
-# 6,000 to 12,000 images, and 2.7 points from 6,000 to 48,000: docs/MEASURED.md).
-FULL_DATA_MARGIN = 0.01
+# How far below the best trial's val accuracy (on the search's subset) another trial's last epoch may score
+# and still be the final model in its place, when the best can be retrained on at most half of the training
+# data in the time left and the other one on all of it. Measured on the main job, data is worth more than
+# that: doubling the images raised the winner's val by 0.85 points (--seed 1: 0.8920 on 6,000 images, then
+# 0.9005 and 0.9020 on 12,000), and 6,000 to 48,000 by 2.7 points (docs/MEASURED.md).
+FULL_DATA_MARGIN = 0.005
 
 
 @dataclass(frozen=True)
 class Contender:
-    """A trial the final model may retrain: its val accuracy and its measured times."""
+    """A trial the final model may retrain: its scores, epochs and measured times."""
 
     trial_id: str
     val_accuracy: float  # its best epoch's, as the ranking uses
+    last_val_accuracy: float  # its last epoch's: what retraining for its epochs aims at
+    epochs: int
     train_s: float  # its epochs' training on the search's subset, validation left out
     overhead_s: float  # what the final step spends beside training (evaluating val and test, saving)
 
@@ -270,25 +273,29 @@ def choose_final(choice: str, ranked: list[Contender], search_train: int, full_t
                  time_left_s: float) -> tuple[Contender, FinalChoice]:  # fmt: skip
     """The trial whose config the final model comes from, and how (:func:`final_model_choice`).
 
-    ``ranked`` is best first. The best trial, unless ``choice`` is ``auto``, its retraining does not fit
-    all ``full_train`` images in ``time_left_s``, and a trial within :data:`FULL_DATA_MARGIN` of its val
-    accuracy does: then the best such trial is retrained on all the data instead (the search ranked configs
-    on a subset, and all the data is worth more than the margin). Its ``why`` names both trials.
+    ``ranked`` is best first. It is the best trial, unless ``choice`` is ``auto``, its retraining fits at
+    most half of the ``full_train`` images in ``time_left_s`` (or none: its checkpoint, trained on
+    ``search_train``), and another trial that ran at least as many epochs, whose last epoch is within
+    :data:`FULL_DATA_MARGIN` of the best's val accuracy, can be retrained on all of them: then the best such
+    trial is (the search ranked configs on a subset, and twice the data is worth more than the margin). Its
+    ``why`` names both trials.
     """
     best = ranked[0]
     made = final_model_choice(choice, best.train_s, search_train, full_train, time_left_s - best.overhead_s)
-    if choice != "auto" or (made.source == "retrained" and made.train_size == full_train):
+    best_images = made.train_size if made.source == "retrained" else search_train
+    if choice != "auto" or 2 * (best_images or 0) > full_train:
         return best, made
     for other in ranked[1:]:
         needed = other.train_s * full_train / max(search_train, 1)
         left = time_left_s - other.overhead_s
-        if other.val_accuracy >= best.val_accuracy - FULL_DATA_MARGIN and needed <= left:
+        close = other.last_val_accuracy >= best.val_accuracy - FULL_DATA_MARGIN and other.epochs >= best.epochs
+        if close and needed <= left:
             short = (f"on {made.train_size} images only" if made.source == "retrained"
                      else "not at all (its checkpoint would be the final model)")  # fmt: skip
             why = (f"the best trial {best.trial_id} (val {best.val_accuracy:.4f}) could be retrained {short}; "
-                   f"trial {other.trial_id} (val {other.val_accuracy:.4f}, within {FULL_DATA_MARGIN:g}) trained for "
-                   f"{other.train_s:.0f} s on {search_train} images, about {needed:.0f} s on {full_train}; "
-                   f"{max(left, 0):.0f} s were left")  # fmt: skip
+                   f"trial {other.trial_id} (last val {other.last_val_accuracy:.4f}, within {FULL_DATA_MARGIN:g}) "
+                   f"trained for {other.train_s:.0f} s on {search_train} images, about {needed:.0f} s on "
+                   f"{full_train}; {max(left, 0):.0f} s were left")  # fmt: skip
             return other, FinalChoice("retrained", why, full_train)
     return best, made
 

@@ -140,9 +140,11 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
     parser.add_argument("--final-model", choices=("auto", "retrain", "checkpoint"), default=d("final_model"),
                         help="retrain the best config from scratch, or take the best trial's last checkpoint; auto "
                         "(default): retrain on the most training images (all first) on which its trial's measured "
-                        "time fits in the time budget left, else the checkpoint (with --smoke-test: checkpoint)")
+                        "time fits in the time budget left (or a config within 0.005 of it that fits all of them, "
+                        "when the best fits at most half), else the checkpoint (with --smoke-test: checkpoint); "
+                        "retrain and checkpoint always take the best trial")
     parser.add_argument("--ensemble", type=positive_int, default=d("ensemble"), metavar="N",
-                        help="a retrained final model averages up to N trainings of the best config (seeds seed, "
+                        help="a retrained final model averages up to N trainings of its config (seeds seed, "
                         "seed + 1, ...), as many as fit in the time budget left (default: up to 3 with a time "
                         "budget, else 1)")
 
@@ -195,6 +197,9 @@ def format_summary(summary: dict[str, Any]) -> str:
     final = summary.get("final_model") or summary.get("retrained")  # "retrained": summaries before issue 14
     if final:
         lines.append(final_model_line(final, best["trial_id"] if best else None))
+        if final.get("config"):  # another trial's config than the best's
+            lines.append(f"Its configuration (trial {final['trial_id']}):")
+            lines += [f"  {key} = {value}" for key, value in final["config"].items()]
     lines.append(f"Wall time {summary['wall_time_s']:.0f} s (search {summary['search_time_s']:.0f} s). "
                  f"Results: {summary['experiment_dir']}")
     return "\n".join(lines)

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import keras
 
+from rtune_fashion.cpus import usable_cpus
 from rtune_fashion.storage import cache_root
 
 # Compilations shorter than this are not worth a cache entry (reading one takes ~10-100 ms).
@@ -33,7 +34,7 @@ _GPU_SHARE_HEADROOM = 0.95
 def cpu_description() -> str:
     """The CPUs this process may use and the CPU's model, e.g. "1 of 2 CPUs (AMD EPYC)" (what
     `lscpu | grep "Model name"` names): benchmark figures are only comparable with these beside them."""
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    usable = usable_cpus()
     model = platform.processor() or "unknown CPU"
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():

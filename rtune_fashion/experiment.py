@@ -1,11 +1,11 @@
-"""Run one experiment: validate, start Ray, search, retrain the best config, test it once, write results.
+"""Run one experiment: validate, start Ray, search, make the final model, test it once, write results.
 
 Everything an experiment writes lives in ``<storage>/<name>/``:
 
 * Ray Tune's trial folders (results, checkpoints, TensorBoard event files) and its restore state;
 * ``settings.json`` (what was asked, so ``rtune resume DIR`` can continue it);
 * ``trials.csv`` (one row per trial), ``summary.json`` (best config, val and test accuracy, timings,
-  trial counts, errored trials), ``best_model.keras`` (the retrained best model).
+  trial counts, errored trials), ``best_model.keras`` (the final model).
 
 ``trials.csv`` and ``summary.json`` are written atomically (a temporary file renamed into place).
 """
@@ -30,6 +30,7 @@ from ray.tune.search import BasicVariantGenerator
 
 from rtune_fashion import budget, quiet, storage
 from rtune_fashion import config as cfg
+from rtune_fashion.cpus import usable_cpus
 from rtune_fashion.data import Dataset, load_fashion_mnist
 from rtune_fashion.errors import ExperimentError, ExperimentInterrupted
 from rtune_fashion.files import write_atomic
@@ -108,10 +109,10 @@ class ExperimentSettings:
     resume: bool = False
     max_failures: int = 1
     retrain: bool = True  # False: no final model and no test evaluation
-    # auto: retrain the best config if it fits the time left, else use its checkpoint (None: auto; with
-    # --smoke-test, checkpoint: the cheapest final model)
+    # auto: retrain the best config if it fits the time left (or a close one: budget.choose_final), else use
+    # its checkpoint (None: auto; with --smoke-test, checkpoint: the cheapest final model)
     final_model: str | None = None
-    # The retrained final model averages up to this many trainings of the best config (seeds seed, seed + 1,
+    # The retrained final model averages up to this many trainings of its config (seeds seed, seed + 1,
     # ...), as many as fit in the time budget left; None: up to MAX_ENSEMBLE with a budget, else 1.
     ensemble: int | None = None
     # The whole experiment (start-up, search, final model) ends within this many seconds; None: no limit.
@@ -225,8 +226,8 @@ def start_ray(address: str | None = None) -> bool:
     }
     if address is None:
         kwargs["include_dashboard"] = False
-        # The CPUs this process may run on (taskset, cpusets), not all the machine's: Ray counts the latter.
-        kwargs["num_cpus"] = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None
+        # The CPUs this process may run on (taskset, cpusets, a cgroup quota), not all the machine's.
+        kwargs["num_cpus"] = usable_cpus()
     # "local": a new Ray of this machine, never the last cluster `ray start` left running (Ray's default for
     # address=None); joining a cluster is what --address is for.
     ray.init(address=address or "local", **kwargs)
@@ -259,7 +260,7 @@ def _trial_dirname(trial: Any) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# Retraining the best config (on a Ray worker, with the trial's resources)
+# Retraining a trial's config (on a Ray worker, with the trial's resources)
 
 
 def _retrain(config: dict[str, Any], data: Dataset, epochs: int, seed: int, schedule_epochs: int, members: int,
@@ -490,7 +491,8 @@ def run_experiment(
     With ``settings.time_budget_s`` the whole run ends within the budget: a new search of an image dataset
     is first fitted to this machine (:mod:`rtune_fashion.budget`: training subset, trials, space values),
     the search gets what is left after the final model's share, and the final model is the best config
-    retrained when its measured training time fits in what is left, else the best trial's own checkpoint.
+    retrained when its measured training time fits in what is left (or a close config that fits all the
+    data when the best fits at most half: :func:`budget.choose_final`), else the best trial's own checkpoint.
 
     Raises:
         RtuneError (a subclass of it): bad settings, space, searcher pairing, data, storage or resources
@@ -671,7 +673,7 @@ def _clock(timestamp: float) -> str:
 
 
 # ---------------------------------------------------------------------------------------------------
-# The final model: the best config retrained, or the best trial's checkpoint
+# The final model: the best config (or a close one) retrained, or the best trial's checkpoint
 
 
 def _final_model(settings: ExperimentSettings, ranked: list[dict[str, Any]], data: Dataset,
@@ -699,7 +701,8 @@ def _final_model(settings: ExperimentSettings, ranked: list[dict[str, Any]], dat
         trial_s = summary["trial_time_s"]
         eval_per_image = trial_s * (1 - share) / max(summary["epochs"], 1) / (plan.val_size if plan else 1)
         overhead = eval_per_image * (len(data.y_val) + len(data.y_test)) + budget.FINAL_MARGIN_S
-        return budget.Contender(summary["trial_id"], summary["val_accuracy"], trial_s * share, overhead)
+        return budget.Contender(summary["trial_id"], summary["val_accuracy"], summary["last_val_accuracy"],
+                                summary["epochs"], trial_s * share, overhead)  # fmt: skip
 
     time_left = math.inf if deadline is None else deadline - time.time()
     chosen, choice = budget.choose_final(settings.final_model, [contender(t) for t in ranked], search_train,
@@ -736,6 +739,8 @@ def _final_model(settings: ExperimentSettings, ranked: list[dict[str, Any]], dat
     write_atomic(settings.experiment_dir / BEST_MODEL_FILE, outcome.pop("model_bytes"))
     outcome.update(source=source, why=why, trial_id=trial["trial_id"], val_size=len(data.y_val),
                    test_size=len(data.y_test))  # fmt: skip
+    if trial is not ranked[0]:  # not the best trial's config: say which it is beside the best's
+        outcome["config"] = trial["config"]
     return outcome
 
 

@@ -241,7 +241,7 @@ def final_model_line(final: dict[str, Any], best_trial_id: str | None = None) ->
     when it is not the best trial's, ``best_trial_id``)."""
     images = f" on {final['train_size']} images" if final.get("train_size") else ""
     if best_trial_id and final.get("trial_id") not in (None, best_trial_id):
-        images += f" (trial {final['trial_id']}'s config: {final.get('why', '')})"
+        images += f" (trial {final['trial_id']}'s config, not the best trial's: it could be retrained on all the data)"
     if final.get("members", 1) > 1:
         images += f", {final['members']} times (an ensemble of seeds {final['member_seeds']})"
     how = (f"Retrained for {final['epochs']} epochs{images}" if final.get("source", "retrained") == "retrained"

@@ -57,3 +57,20 @@ def test_cpu_description_names_the_cpus_this_process_may_use_and_the_model() -> 
     described = cpu_description()
     assert described.startswith(f"{len(os.sched_getaffinity(0))} of {os.cpu_count()} CPUs (")
     assert described.endswith(")")
+
+
+@pytest.mark.parametrize(("cpu_max", "limit"), [
+    ("max 100000\n", None),  # no quota
+    ("150000 100000\n", 2),  # docker --cpus 1.5: a second core is partly usable
+    ("50000 100000\n", 1),
+    (None, None),  # no cgroup v2 file
+    ("garbage\n", None),
+])  # fmt: skip
+def test_usable_cpus_are_the_affinity_cut_by_a_cgroup_quota(tmp_path: Path, cpu_max: str | None, limit) -> None:
+    from rtune_fashion.cpus import usable_cpus
+
+    path = tmp_path / "cpu.max"
+    if cpu_max is not None:
+        path.write_text(cpu_max)
+    affinity = len(os.sched_getaffinity(0))
+    assert usable_cpus(path) == (affinity if limit is None else min(affinity, limit))

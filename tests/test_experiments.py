@@ -107,7 +107,7 @@ def test_pima_grid_script_smoke_test(ray_local, tmp_path: Path, capsys) -> None:
 
 
 # Flags typed with --smoke-test win over its small values: one script checks it.
-TYPED = {"mlp_hyperopt.py": ["--num-samples", "4", "--max-epochs", "3"]}
+TYPED = {"mlp_hyperopt.py": ["--num-samples", "3", "--max-epochs", "3"]}
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
@@ -117,7 +117,7 @@ def test_experiment_script_smoke_test(script: str, ray_local, tmp_path: Path, ca
     assert code == 0, err[-3000:]
     (experiment_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
     typed = script in TYPED
-    summary = _check_results(experiment_dir, expected_trials=4 if typed else 2)
+    summary = _check_results(experiment_dir, expected_trials=3 if typed else 2)
     settings = summary["settings"]
     assert settings["max_epochs"] == (3 if typed else 2) and settings["train_size"] == 600
     space = get_space(settings["space"])

@@ -39,7 +39,7 @@ def experiment(tmp_path_factory) -> dict:
     storage = tmp_path_factory.mktemp("report")
     experiment_dir = storage / NAME
     args = [str(ROOT / "experiments" / "mlp_hyperopt.py"), "--storage", str(storage), "--name", NAME,
-            "--num-samples", "8", "--max-epochs", "5", "--max-concurrent", "1", "--train-size", "3000",
+            "--num-samples", "8", "--max-epochs", "5", "--max-concurrent", "1", "--train-size", "1500",
             "--val-size", "500", "--test-size", "500", "--no-retrain", "--time-budget", "none"]  # fmt: skip
     driver = start_driver(args, storage)
     try:

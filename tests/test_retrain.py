@@ -102,7 +102,39 @@ def test_the_final_model_line_names_the_config_when_it_is_not_the_best_trial_s()
              "test_accuracy": 0.91, "trial_id": "b", "why": "the best trial a (val 0.9000) could be retrained on "
              "12000 images only; ..."}  # fmt: skip
     accuracies = ": train 0.9300, val 0.9200, test 0.9100"
-    assert final_model_line(final, "a") == ("Retrained for 12 epochs on 48000 images (trial b's config: the best "
-                                            "trial a (val 0.9000) could be retrained on 12000 images only; ...)"
-                                            + accuracies)  # fmt: skip
+    assert final_model_line(final, "a") == ("Retrained for 12 epochs on 48000 images (trial b's config, not the best "
+                                            "trial's: it could be retrained on all the data)" + accuracies)
     assert final_model_line(final, "b") == "Retrained for 12 epochs on 48000 images" + accuracies
+
+
+def test_the_final_step_retrains_the_close_trial_s_config_for_its_epochs_and_says_so(ray_local, tmp_path) -> None:
+    """experiment._final_model with two trials: the best one's retraining fits no training set in the time left
+    (its measured 300 s), the other's, 0.002 below it, fits all 64 images: that config is retrained, for its
+    own epochs and with its own seed, on all of them, and the summary names it."""
+    from rtune_fashion import budget
+    from rtune_fashion.experiment import ExperimentSettings, _final_model
+    from rtune_fashion.trainable import trial_seed
+
+    data = synthetic_data()
+    plan = budget.Plan(budget_s=600, search_s=300, final_reserve_s=200, slots=1, train_size=16, val_size=8,
+                       full_train_size=64, num_samples=2, epochs_wanted=2, typical_epoch_s=1.0,
+                       cheapest_first_epoch_s=1.0,
+                       speed={"train_s_per_example": 1e-3, "eval_s_per_example": 1e-3})  # fmt: skip
+
+    def trial(trial_id: str, val: float, seconds: float, epochs: int, units: int) -> dict:
+        config = {**MLP, "units": units}
+        return {"trial_id": trial_id, "val_accuracy": val, "last_val_accuracy": val, "last_accuracy": val,
+                "epochs": epochs, "trial_time_s": seconds, "config": config, "raw_config": config}  # fmt: skip
+
+    ranked = [trial("best", 0.900, 300.0, 1, 16), trial("close", 0.898, 0.3, 2, 8)]
+    settings = ExperimentSettings(space="mlp_hyperas", searcher="random", storage=str(tmp_path), name="final",
+                                  ensemble=1)  # fmt: skip
+    settings.experiment_dir.mkdir(parents=True)
+    lines: list[str] = []
+    final = _final_model(settings, ranked, data, [], time.time() + 120, in_driver=True, plan=plan, echo=lines.append)
+    assert (final["source"], final["trial_id"], final["train_size"], final["epochs"]) == ("retrained", "close", 64, 2)
+    assert final["member_seeds"] == [trial_seed(settings.seed, ranked[1]["raw_config"])]
+    assert final["config"] == ranked[1]["config"]
+    assert final["why"].startswith("the best trial best (val 0.9000) could be retrained not at all")
+    assert lines[0].startswith("Final model: trial close's config retrained on 64 images for 2 epochs (the best")
+    assert (settings.experiment_dir / "best_model.keras").stat().st_size > 0
