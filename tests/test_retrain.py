@@ -73,9 +73,9 @@ def test_the_deadline_guard_stops_a_member_whose_pace_would_end_too_late() -> No
 @pytest.mark.parametrize(
     ("members", "member_s", "left_s", "fits"),
     [
-        (1, 100.0, 140.0, True),  # 115 training + 1 validation + 2 x (1 + 0.5) evaluating
-        (1, 100.0, 118.0, False),  # the margin: 1.15 x the last member's time
-        (2, 100.0, 125.0, True),  # 115 + 1 + 3 x 1.5
+        (1, 100.0, 104.0, True),  # 100 training (as the last member's) + 1 validation + 2 x (1 + 0.5) evaluating
+        (1, 100.0, 103.9, False),
+        (2, 100.0, 105.5, True),  # 100 + 1 + 3 x 1.5
         (3, 1.0, math.inf, False),  # the most asked for
     ],
 )
