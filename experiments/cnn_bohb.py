@@ -11,7 +11,8 @@ run should ask of a laptop user, and what our 2-core CPUs need for a search plus
 data: on 2 cores of an AMD EPYC (465 training images/s per core) 1,141 s and test 0.9274 with 3 trainings
 (with ``--seed 1``: 0.8885 with a winner too wide to retrain on all the data, 0.9183 in a later run at 855
 images/s whose winner fitted; ``--seed 2``: 0.9168, on 24,000 images: the median of seeds 0, 1 (later run)
-and 2 is 0.9183); on one core 939 s and test 0.9166 with 1 (docs/MEASURED.md).
+and 2 is 0.9183); on one core 939 s and test 0.9166 with 1 (a later run: 1,229 s, 2.4% over, and 0.9068;
+docs/MEASURED.md).
 No trial is stopped before 3 epochs (``--min-epochs``): after one epoch, batch-norm nets with large
 batches lag behind configs that start fast and end worse. ``--time-budget SECONDS`` (or ``none``) and the
 count flags change it. Scaled up on one H100
