@@ -634,6 +634,7 @@ def _fit_to_budget(settings: ExperimentSettings, space: SearchSpace, data: Datas
         slots=_slots(settings), full_train=len(data.y_train), full_val=len(data.y_val),
         train_size=settings.train_size, val_size=settings.val_size, num_samples=settings.num_samples,
         scheduler=_scheduler_name(settings), min_epochs=int(settings.min_epochs or 1), brackets=settings.brackets,
+        final_trainings=_planned_trainings(settings),
     )  # fmt: skip
     plan, fitted = budget.make_plan(request, space, speed, data.input_shape, data.num_classes, seed=settings.seed)
     settings.train_size, settings.val_size, settings.num_samples = plan.train_size, plan.val_size, plan.num_samples
@@ -642,6 +643,14 @@ def _fit_to_budget(settings: ExperimentSettings, space: SearchSpace, data: Datas
                                  **{key: fitted.values_of(key) for key in plan.dropped}}  # fmt: skip
     echo(budget.describe_plan(plan, settings.cpus_per_trial, settings.gpus_per_trial))
     return plan, plan_subset(data, plan, settings.seed)
+
+
+def _planned_trainings(settings: ExperimentSettings) -> int:
+    """Trainings on all the data the plan keeps room for: ``--ensemble`` as given, else
+    :data:`budget.PLANNED_TRAININGS` (at most MAX_ENSEMBLE); one for a checkpoint as the final model."""
+    if settings.final_model == "checkpoint" or not settings.retrain:
+        return 1
+    return settings.ensemble or min(budget.PLANNED_TRAININGS, MAX_ENSEMBLE)
 
 
 def plan_subset(data: Dataset, plan: budget.Plan, seed: int) -> Dataset:

@@ -69,24 +69,36 @@ def test_a_generous_budget_takes_all_the_data_and_drops_what_no_budget_affords()
 
 def test_a_short_budget_takes_a_smaller_subset_and_fewer_trials() -> None:
     plan, _ = budget.make_plan(_request(60), MLP, SPEED, (28, 28, 1), 10)
-    # kept for the final model: 40% of the 40 s left after start-up; the search's 24 s x 2 slots afford
-    # fewer than 10 trials x 2.33 epochs at 48,000 and 24,000 images, 34.8 epochs at 12,000 (1.38 s each)
-    assert plan.final_reserve_s == pytest.approx(16.0) and plan.search_s == pytest.approx(24.0)
+    # kept for the final model: 55% of the 40 s left after start-up; the search's 18 s x 2 slots afford
+    # fewer than 10 trials x 2.33 epochs at 48,000 and 24,000 images, 26.1 epochs at 12,000 (1.38 s each)
+    assert plan.final_reserve_s == pytest.approx(22.0) and plan.search_s == pytest.approx(18.0)
     assert (plan.train_size, plan.val_size, plan.full_train_size) == (12000, 6000, 48000)
-    assert plan.num_samples == 14  # 34.8 affordable epochs / 2.33 per trial
+    assert plan.num_samples == 11  # 26.1 affordable epochs / 2.33 per trial
     tight, _ = budget.make_plan(_request(60, elapsed_s=50, slots=1), MLP, SPEED, (28, 28, 1), 10)
     assert (tight.train_size, tight.num_samples) == (3000, 10)  # 10: the floor, the script's count
-    assert tight.final_reserve_s == pytest.approx(4.0)  # a share of what is left, never more than is left
+    assert tight.final_reserve_s == pytest.approx(5.5)  # a share of what is left, never more than is left
     assert plan.cheapest_first_epoch_s < plan.search_s
 
 
 def test_values_the_final_model_could_not_retrain_on_all_the_data_are_left_out() -> None:
-    """The 60-s budget's final model has 16 s for 9 epochs on 48,000 images (1.8 s each): only the 64-unit
+    """The 60-s budget's final model has 22 s for 9 epochs on 48,000 images (2.4 s each): only the 64-unit
     config fits (the 256-unit one needs 4.8 s an epoch there), although the search could afford 256."""
     plan, space = budget.make_plan(_request(60), MLP, SPEED, (28, 28, 1), 10)
     assert plan.dropped == {"units": [256, 4096]} and space.params["units"] == 64
     roomy, _ = budget.make_plan(_request(60, max_epochs=3), MLP, SPEED, (28, 28, 1), 10)
-    assert roomy.dropped == {"units": [4096]}  # 3 epochs of 256 units need 14.4 s of the 16 s its share allows
+    assert roomy.dropped == {"units": [4096]}  # 3 epochs of 256 units need 14.4 s of the 22 s its share allows
+
+
+def test_an_ensemble_planned_keeps_room_for_each_of_its_trainings() -> None:
+    """Two trainings on all the data: twice the reserve where the share allows it (600 s: 2 x 9 epochs x
+    4.8 s), and values left out that one training could have afforded (3 epochs of 256 units: 14.4 s, but
+    each of the two trainings has 11 s of the 22 s share)."""
+    generous, _ = budget.make_plan(_request(600, final_trainings=2), MLP, SPEED, (28, 28, 1), 10)
+    assert generous.final_reserve_s == pytest.approx(2 * 43.2) and generous.final_trainings == 2
+    assert "retrained on all 48000 training images 2 times, an ensemble," in budget.describe_plan(generous, 1, 0)
+    roomy, _ = budget.make_plan(_request(60, max_epochs=3, final_trainings=2), MLP, SPEED, (28, 28, 1), 10)
+    assert roomy.final_reserve_s == pytest.approx(22.0)  # the share caps it
+    assert roomy.dropped == {"units": [256, 4096]}
 
 
 def test_what_the_user_fixed_is_kept() -> None:

@@ -24,7 +24,7 @@ from rtune_fashion.cli import main
 from rtune_fashion.config import OPTIMIZERS
 from rtune_fashion.data import load_fashion_mnist
 from rtune_fashion.errors import ExperimentError
-from rtune_fashion.experiment import ExperimentSettings, run_experiment
+from rtune_fashion.experiment import ExperimentSettings, _planned_trainings, run_experiment
 from rtune_fashion.results import load_experiment
 from rtune_fashion.spaces import SearchSpace, get_space, register_space
 from tests.helpers import (
@@ -180,6 +180,13 @@ def test_a_budget_that_ends_before_any_epoch_says_so_and_loses_nothing(ray_local
     assert len(pd.read_csv(settings.experiment_dir / "trials.csv")) == 2
 
 
+@pytest.mark.parametrize(("changes", "trainings"), [({}, 2), ({"ensemble": 3}, 3), ({"ensemble": 1}, 1),
+                                                  ({"final_model": "checkpoint"}, 1), ({"retrain": False}, 1)])
+def test_the_plan_keeps_room_for_the_trainings_the_final_model_will_make(changes, trainings) -> None:
+    settings = ExperimentSettings(space="mlp_hyperas", searcher="random", time_budget_s=600, **changes)
+    assert _planned_trainings(settings) == trainings
+
+
 def test_a_budgeted_search_is_fitted_to_the_machine_and_records_its_plan(ray_local, tmp_path: Path) -> None:
     """With --time-budget, the run measures this machine first and chooses the subsets itself; the plan is in
     settings.json and summary.json, and the trials trained on the subset it chose. No timing is asserted, but
@@ -194,6 +201,7 @@ def test_a_budgeted_search_is_fitted_to_the_machine_and_records_its_plan(ray_loc
     assert plan["train_size"] in (4000, 3000) and plan["full_train_size"] == 4000 and plan["num_samples"] == 2
     assert plan["speed"]["train_s_per_example"] > 0 and plan["speed"]["measured_config"]["model"] == "mlp"
     assert plan["search_s"] + plan["final_reserve_s"] < 600
+    assert plan["final_trainings"] == 2  # room kept for an ensemble of two (budget.PLANNED_TRAININGS)
     chosen = summary["settings"]
     assert (chosen["train_size"], chosen["val_size"]) == (plan["train_size"], plan["val_size"])
     stored = json.loads((settings.experiment_dir / "settings.json").read_text())
