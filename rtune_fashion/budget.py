@@ -314,9 +314,65 @@ def _val_size(request: Request, train_size: int) -> int:
     return min(request.full_val, max(MIN_VAL_SIZE, train_size // 2))
 
 
+@dataclass(frozen=True)
+class _Fit:
+    """Sizes and counts that a budget affords for configs of a given typical cost."""
+
+    reserve_s: float
+    search_s: float
+    train_size: int
+    val_size: int
+    typical_epoch_s: float
+    cheapest_first_epoch_s: float
+    num_samples: int
+
+
+def _fit(request: Request, speed: Speed, cheapest_flops: float, typical_flops: float, per_trial: float,
+         space_name: str) -> _Fit:  # fmt: skip
+    """The final reserve, the search's time, the largest training subset at which the search affords
+    ``wanted`` epochs of a config of ``typical_flops``, and the trial count.
+
+    Raises:
+        ExperimentError: not even the cheapest config's first epoch fits (see :func:`make_plan`).
+    """
+    wanted = (request.num_samples or request.min_samples) * per_trial
+
+    def affordable(search_s: float, n_train: int) -> float:
+        return search_s * request.slots / speed.epoch_s(typical_flops, n_train, _val_size(request, n_train))
+
+    if request.train_size:
+        sizes = [request.train_size]
+    else:  # all the data first, then the ladder's smaller subsets
+        sizes = [request.full_train, *(n for n in TRAIN_SIZES if n < request.full_train)]
+    reserve = final_reserve(speed, typical_flops, request)
+    search_s = request.budget_s - request.elapsed_s - reserve
+    train_size = next((n for n in sizes if affordable(search_s, n) >= wanted), sizes[-1])
+    val_size = _val_size(request, train_size)
+    cheapest_first = speed.first_epoch_extra_s + speed.epoch_s(cheapest_flops, train_size, val_size)
+    if search_s < cheapest_first:
+        needed = request.elapsed_s + reserve + 3 * cheapest_first
+        raise ExperimentError(
+            f"--time-budget {request.budget_s:g} s cannot fit a single epoch here: after {request.elapsed_s:.0f} s "
+            f"of start-up, the cheapest config of {space_name!r} needs about {cheapest_first:.0f} s for its first "
+            f"epoch on {train_size} images (measured on this machine), and {reserve:.0f} s are kept for the "
+            f"final model. Fix: --time-budget {math.ceil(needed / 10) * 10} or more, or a smaller --train-size."
+        )
+    num_samples = request.num_samples
+    if num_samples is None:
+        afford = int(affordable(search_s, train_size) / per_trial)
+        num_samples = min(MAX_PLANNED_SAMPLES, max(request.min_samples, afford))
+    return _Fit(reserve, search_s, train_size, val_size, speed.epoch_s(typical_flops, train_size, val_size),
+                cheapest_first, num_samples)  # fmt: skip
+
+
 def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: tuple[int, ...],
               num_classes: int, seed: int = 0) -> tuple[Plan, SearchSpace]:  # fmt: skip
     """Choose sizes, trial count and space values that fit ``request.budget_s``; the narrowed space.
+
+    First the values too expensive for the budget are left out, judged with sizes fitted to the whole
+    space's typical config; then the sizes and the trial count are fitted again to the typical config of
+    the configs left, which the search will draw (cheaper: without this the search ended in half its time
+    on 3,000 images, docs/MEASURED.md).
 
     Raises:
         ExperimentError: the budget cannot fit even one first epoch of the space's cheapest config at
@@ -328,40 +384,15 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
     per_trial = expected_epochs_per_trial(request.scheduler, request.max_epochs, request.min_epochs,
                                           request.brackets)
     samples_target = request.num_samples or request.min_samples
-    wanted = samples_target * per_trial
-
-    def affordable(search_s: float, n_train: int) -> float:
-        return search_s * request.slots / speed.epoch_s(typical_flops, n_train, _val_size(request, n_train))
-
-    if request.train_size:
-        sizes = [request.train_size]
-    else:  # all the data first, then the ladder's smaller subsets
-        sizes = [request.full_train, *(n for n in TRAIN_SIZES if n < request.full_train)]
-    left = request.budget_s - request.elapsed_s
-    reserve = final_reserve(speed, typical_flops, request)
-    search_s = left - reserve
-    train_size = next((n for n in sizes if affordable(search_s, n) >= wanted), sizes[-1])
-    val_size = _val_size(request, train_size)
-    cheapest_first = speed.first_epoch_extra_s + speed.epoch_s(cheapest_flops, train_size, val_size)
-    if search_s < cheapest_first:
-        needed = request.elapsed_s + reserve + 3 * cheapest_first
-        raise ExperimentError(
-            f"--time-budget {request.budget_s:g} s cannot fit a single epoch here: after {request.elapsed_s:.0f} s "
-            f"of start-up, the cheapest config of {space.name!r} needs about {cheapest_first:.0f} s for its first "
-            f"epoch on {train_size} images (measured on this machine), and {reserve:.0f} s are kept for the "
-            f"final model. Fix: --time-budget {math.ceil(needed / 10) * 10} or more, or a smaller --train-size."
-        )
-    typical_epoch = speed.epoch_s(typical_flops, train_size, val_size)
-    num_samples = request.num_samples
-    if num_samples is None:
-        afford = int(affordable(search_s, train_size) / per_trial)
-        num_samples = min(MAX_PLANNED_SAMPLES, max(request.min_samples, afford))
+    whole = _fit(request, speed, cheapest_flops, typical_flops, per_trial, space.name)
+    train_size, val_size, search_s = whole.train_size, whole.val_size, whole.search_s
     cap = EXPENSIVE_FACTOR * search_s * request.slots / (samples_target * per_trial)
     dropped = too_expensive(space, ranked, speed, cap, train_size, val_size)
     # Then the final model: at least half of the configs left must be ones it can retrain on all the
     # training data for every epoch, final_trainings times, within its largest share (as an epoch at the
     # search's sizes of the config with the FLOPs that share affords); a winner beyond that is retrained
     # fewer times or on fewer images.
+    left = request.budget_s - request.elapsed_s
     full_train = request.train_size or request.full_train
     final_flops = (speed.flops * FINAL_SHARE * left / request.final_trainings / request.max_epochs
                    / (full_train * speed.train_s_per_example))  # fmt: skip
@@ -370,12 +401,17 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
     for key, values in too_expensive(space.without(dropped), ranked_left, speed, final_cap, train_size, val_size,
                                      quantile=FINAL_QUANTILE).items():  # fmt: skip
         dropped[key] = [v for v in space.values_of(key) if v in values or v in dropped.get(key, [])]
+    ranked_left = [(f, c) for f, c in ranked if all(c.get(k) not in values for k, values in dropped.items())]
+    fitted = whole if not dropped else _fit(request, speed, cheapest_flops, ranked_left[len(ranked_left) // 2][0],
+                                            per_trial, space.name)  # fmt: skip
     plan = Plan(
-        budget_s=request.budget_s, search_s=search_s, final_reserve_s=reserve, slots=request.slots,
-        train_size=train_size, val_size=val_size, full_train_size=full_train, num_samples=num_samples,
-        epochs_wanted=wanted,
-        typical_epoch_s=typical_epoch, cheapest_first_epoch_s=cheapest_first, dropped=dropped,
-        speed={**dataclasses.asdict(speed), "typical_flops": typical_flops, "cheapest_flops": cheapest_flops},
+        budget_s=request.budget_s, search_s=fitted.search_s, final_reserve_s=fitted.reserve_s, slots=request.slots,
+        train_size=fitted.train_size, val_size=fitted.val_size, full_train_size=full_train,
+        num_samples=fitted.num_samples, epochs_wanted=samples_target * per_trial,
+        typical_epoch_s=fitted.typical_epoch_s, cheapest_first_epoch_s=fitted.cheapest_first_epoch_s,
+        dropped=dropped,
+        speed={**dataclasses.asdict(speed), "typical_flops": typical_flops, "cheapest_flops": cheapest_flops,
+               "kept_typical_flops": ranked_left[len(ranked_left) // 2][0]},
         final_trainings=request.final_trainings,
     )  # fmt: skip
     return plan, space.without(dropped)

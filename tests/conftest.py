@@ -10,6 +10,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 import numpy as np
 import pytest
 
+from rtune_fashion.cpus import usable_cpus
 from rtune_fashion.data import Dataset, load_fashion_mnist
 
 SMALL = {"train": 600, "val": 300, "test": 300}
@@ -27,15 +28,22 @@ def small_data() -> Dataset:
     return load_fashion_mnist(subset=SMALL)
 
 
+RAY_CPUS = min(2, usable_cpus())
+
+
 def ensure_ray():
-    """Real Ray with 2 CPUs in this process, started on first use and shared by every test after it (each
-    start costs seconds on a slow machine). A test that needs its own cluster shuts it down first."""
+    """Real Ray in this process, started on first use and shared by every test after it (each start costs
+    seconds on a slow machine). A test that needs its own cluster shuts it down first.
+
+    :data:`RAY_CPUS` CPUs: 2, or 1 where this process may use one core only (``taskset -c 0``). There a
+    second trial at once gains nothing and costs a second trial worker, which imports Keras (about 5 s of
+    that core); with one slot, Tune reuses one worker for every trial of a search."""
     import ray
 
     from rtune_fashion.experiment import WORKER_RUNTIME_ENV
 
     if not ray.is_initialized():
-        ray.init(address="local", num_cpus=2, include_dashboard=False, runtime_env=WORKER_RUNTIME_ENV,
+        ray.init(address="local", num_cpus=RAY_CPUS, include_dashboard=False, runtime_env=WORKER_RUNTIME_ENV,
                  logging_level="ERROR")  # fmt: skip
     return ray
 

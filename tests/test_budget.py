@@ -22,7 +22,11 @@ MLP = SearchSpace(
     points_to_evaluate=[{"units": 4096, "learning_rate": 1e-3, "batch_size": 64},
                         {"units": 256, "learning_rate": 1e-3, "batch_size": 256}],
 )  # fmt: skip
+# The same with 256 units only: nothing for a budget to leave out, so every size below is the typical config's.
+MLP_256 = SearchSpace(name="test_budget_mlp_256", source="tests",
+                      params={**MLP.params, "units": 256}, points_to_evaluate=[])  # fmt: skip
 TYPICAL_FLOPS = 2 * (784 * 256 + 256 * 256 + 256 * 10)
+FLOPS_64 = 2 * (784 * 64 + 64 * 64 + 64 * 10)
 # 10,000 training images/s and 33,333 evaluated images/s for the typical (256-unit) config, 2 s to compile.
 SPEED = budget.Speed(flops=TYPICAL_FLOPS, train_s_per_example=1e-4, eval_s_per_example=3e-5, first_epoch_extra_s=2.0)
 
@@ -68,16 +72,29 @@ def test_a_generous_budget_takes_all_the_data_and_drops_what_no_budget_affords()
 
 
 def test_a_short_budget_takes_a_smaller_subset_and_fewer_trials() -> None:
-    plan, _ = budget.make_plan(_request(60), MLP, SPEED, (28, 28, 1), 10)
+    plan, _ = budget.make_plan(_request(60), MLP_256, SPEED, (28, 28, 1), 10)
     # kept for the final model: 55% of the 40 s left after start-up; the search's 18 s x 2 slots afford
     # fewer than 10 trials x 2.33 epochs at 48,000 and 24,000 images, 26.1 epochs at 12,000 (1.38 s each)
     assert plan.final_reserve_s == pytest.approx(22.0) and plan.search_s == pytest.approx(18.0)
     assert (plan.train_size, plan.val_size, plan.full_train_size) == (12000, 6000, 48000)
     assert plan.num_samples == 11  # 26.1 affordable epochs / 2.33 per trial
-    tight, _ = budget.make_plan(_request(60, elapsed_s=50, slots=1), MLP, SPEED, (28, 28, 1), 10)
+    tight, _ = budget.make_plan(_request(60, elapsed_s=50, slots=1), MLP_256, SPEED, (28, 28, 1), 10)
     assert (tight.train_size, tight.num_samples) == (3000, 10)  # 10: the floor, the script's count
     assert tight.final_reserve_s == pytest.approx(5.5)  # a share of what is left, never more than is left
     assert plan.cheapest_first_epoch_s < plan.search_s
+
+
+def test_after_leaving_values_out_the_sizes_are_fitted_to_the_configs_left() -> None:
+    """The 60-s budget leaves 256 and 4096 units out (below); the search then draws 64-unit configs only, at
+    0.204x the whole space's typical cost: the final model keeps 9 of their epochs on 48,000 images (8.8 s),
+    and the search's 31.2 s x 2 slots afford 59 of their epochs on all the data (1.05 s each)."""
+    plan, _ = budget.make_plan(_request(60), MLP, SPEED, (28, 28, 1), 10)
+    kept = FLOPS_64 / TYPICAL_FLOPS
+    assert plan.dropped == {"units": [256, 4096]} and plan.speed["kept_typical_flops"] == FLOPS_64
+    assert plan.final_reserve_s == pytest.approx(9 * 4.8 * kept) and plan.search_s == pytest.approx(40 - 9 * 4.8 * kept)
+    assert (plan.train_size, plan.val_size) == (48000, 12000)
+    assert plan.typical_epoch_s == pytest.approx((4.8 + 0.36) * kept)
+    assert plan.num_samples == int(plan.search_s * 2 / plan.typical_epoch_s / (1 + 2 / 3 + 6 / 9))
 
 
 def test_values_the_final_model_could_not_retrain_on_all_the_data_are_left_out() -> None:
@@ -97,8 +114,8 @@ def test_an_ensemble_planned_keeps_room_for_each_of_its_trainings() -> None:
     assert generous.final_reserve_s == pytest.approx(2 * 43.2) and generous.final_trainings == 2
     assert "retrained on all 48000 training images 2 times, an ensemble," in budget.describe_plan(generous, 1, 0)
     roomy, _ = budget.make_plan(_request(60, max_epochs=3, final_trainings=2), MLP, SPEED, (28, 28, 1), 10)
-    assert roomy.final_reserve_s == pytest.approx(22.0)  # the share caps it
     assert roomy.dropped == {"units": [256, 4096]}
+    assert roomy.final_reserve_s == pytest.approx(2 * 3 * 4.8 * FLOPS_64 / TYPICAL_FLOPS)  # the configs left
 
 
 def test_what_the_user_fixed_is_kept() -> None:
@@ -109,9 +126,9 @@ def test_what_the_user_fixed_is_kept() -> None:
 def test_all_the_data_is_the_first_candidate_and_fifo_plans_whole_trials() -> None:
     plan, _ = budget.make_plan(_request(600, full_train=5000, full_val=1000), MLP, SPEED, (28, 28, 1), 10)
     assert (plan.train_size, plan.val_size) == (5000, 1000)  # a dataset smaller than the ladder's top
-    fifo, _ = budget.make_plan(_request(60, scheduler="fifo"), MLP, SPEED, (28, 28, 1), 10)
+    fifo, _ = budget.make_plan(_request(60, scheduler="fifo"), MLP_256, SPEED, (28, 28, 1), 10)
     assert fifo.epochs_wanted == 10 * 9  # every trial runs all 9 epochs
-    # 90 epochs of the typical config fit in 24 s x 2 slots at 3,000 images (0.36 s each), not at 6,000
+    # 90 epochs of the typical config fit in 18 s x 2 slots at 3,000 images (0.36 s each), not at 6,000
     # (0.69 s), while the same budget with early stopping (23.3 epochs wanted) takes 12,000
     assert fifo.train_size == 3000
 

@@ -27,6 +27,7 @@ from rtune_fashion.errors import ExperimentError
 from rtune_fashion.experiment import ExperimentSettings, _planned_trainings, run_experiment
 from rtune_fashion.results import load_experiment
 from rtune_fashion.spaces import SearchSpace, get_space, register_space
+from tests.conftest import RAY_CPUS
 from tests.helpers import (
     ENV,
     HANG_TIMEOUT_S,
@@ -147,11 +148,11 @@ SMALL_GRID = register_space(SearchSpace(
 
 
 def test_grid_searcher_runs_every_point_one_at_a_time_when_asked(ray_local, tmp_path: Path) -> None:
-    """--max-concurrent 1 with 1 CPU per trial on a 2-CPU machine: Tune alone would ignore the limit for the
-    grid generator and run two at once."""
+    """--max-concurrent 1 with trials small enough for two at once on the shared Ray (half its CPUs each):
+    Tune alone would ignore the limit for the grid generator and run two at once."""
     settings = ExperimentSettings(space=SMALL_GRID.name, searcher="grid", num_samples=1, max_epochs=1,
                                   storage=str(tmp_path), train_size=300, val_size=200, test_size=100, retrain=False,
-                                  max_concurrent=1)  # fmt: skip
+                                  max_concurrent=1, cpus_per_trial=RAY_CPUS / 2)  # fmt: skip
     lines: list[str] = []
     summary = run_experiment(settings, echo=lines.append)
     assert summary["trials"]["total"] == 4 and summary["trials"]["errored"] == 0
