@@ -52,8 +52,8 @@ FINAL_QUANTILE = 0.5
 # Part of the budget the final model may take at most; beyond it the retraining takes fewer images, or the
 # best trial's checkpoint is used. Large, because a search fitted to a slow machine trains on a subset, and
 # the final model is where all the data is seen: measured on the main job (docs/MEASURED.md), one training
-# on all 48,000 images scored test 0.917-0.919 and an ensemble of three 0.9274, so the plan keeps room for
-# two trainings (PLANNED_TRAININGS) of a config it keeps in the space.
+# on all 48,000 images scored test 0.907-0.922 (0.9166-0.9220 on two cores) and an ensemble of three 0.9274,
+# so the plan keeps room for two trainings (PLANNED_TRAININGS) of a config it keeps in the space.
 FINAL_SHARE = 0.55
 # Trainings of the winner the final model is planned for when it may be an ensemble (Request.final_trainings):
 # a second adds about 0.8 points of val accuracy, a third 0.1 (scripts/bench_ensemble.py).
@@ -99,7 +99,7 @@ class Plan:
     full_train_size: int  # what the final model may retrain on
     num_samples: int
     epochs_wanted: float  # trial-epochs the search should afford (samples x typical epochs per trial)
-    typical_epoch_s: float  # predicted epoch of the space's median-cost config at these sizes
+    typical_epoch_s: float  # predicted epoch, at these sizes, of the median-cost config the search draws
     cheapest_first_epoch_s: float  # predicted first epoch (with compilation) of the cheapest config
     dropped: dict[str, list[Any]] = field(default_factory=dict)  # key -> values dropped as too expensive
     speed: dict[str, Any] = field(default_factory=dict)
@@ -208,7 +208,7 @@ class Request:
     scheduler: str = "asha"  # asha, bohb or fifo (every trial runs max_epochs)
     min_epochs: int = 1  # no trial is stopped early before these
     brackets: int | None = None  # the scheduler's (None: its default)
-    final_trainings: int = 1  # trainings of the winner on all the data that the final model is planned for
+    final_trainings: int = 1  # trainings of the winner on all the data the final model is planned for (0: none)
 
 
 def final_reserve(speed: Speed, typical_flops: float, request: Request) -> float:
@@ -327,42 +327,61 @@ class _Fit:
     num_samples: int
 
 
+def _average_epoch_s(request: Request, search_s: float, per_trial: float) -> float:
+    """The epoch the search affords on average: its time x trials at once / the trial-epochs it wants."""
+    return search_s * request.slots / ((request.num_samples or request.min_samples) * per_trial)
+
+
 def _fit(request: Request, speed: Speed, cheapest_flops: float, typical_flops: float, per_trial: float,
          space_name: str) -> _Fit:  # fmt: skip
-    """The final reserve, the search's time, the largest training subset at which the search affords
-    ``wanted`` epochs of a config of ``typical_flops``, and the trial count.
+    """The final reserve, the search's time, the trial count, and the largest training subset at which a
+    config of ``typical_flops`` has at most the average epoch the search affords and the cheapest config's
+    first epoch fits in the search; the smallest subset when none does.
 
     Raises:
         ExperimentError: not even the cheapest config's first epoch fits (see :func:`make_plan`).
     """
-    wanted = (request.num_samples or request.min_samples) * per_trial
+    reserve = final_reserve(speed, typical_flops, request)
+    search_s = request.budget_s - request.elapsed_s - reserve
+    average = _average_epoch_s(request, search_s, per_trial)
 
-    def affordable(search_s: float, n_train: int) -> float:
-        return search_s * request.slots / speed.epoch_s(typical_flops, n_train, _val_size(request, n_train))
+    def cheapest_first(n_train: int) -> float:
+        return speed.first_epoch_extra_s + speed.epoch_s(cheapest_flops, n_train, _val_size(request, n_train))
+
+    def fits(n_train: int) -> bool:
+        typical_epoch = speed.epoch_s(typical_flops, n_train, _val_size(request, n_train))
+        return typical_epoch <= average and cheapest_first(n_train) <= search_s
 
     if request.train_size:
         sizes = [request.train_size]
     else:  # all the data first, then the ladder's smaller subsets
         sizes = [request.full_train, *(n for n in TRAIN_SIZES if n < request.full_train)]
-    reserve = final_reserve(speed, typical_flops, request)
-    search_s = request.budget_s - request.elapsed_s - reserve
-    train_size = next((n for n in sizes if affordable(search_s, n) >= wanted), sizes[-1])
+    train_size = next((n for n in sizes if fits(n)), sizes[-1])
     val_size = _val_size(request, train_size)
-    cheapest_first = speed.first_epoch_extra_s + speed.epoch_s(cheapest_flops, train_size, val_size)
-    if search_s < cheapest_first:
-        needed = request.elapsed_s + reserve + 3 * cheapest_first
+    if search_s < cheapest_first(train_size):
+        needed = request.elapsed_s + reserve + 3 * cheapest_first(train_size)
         raise ExperimentError(
             f"--time-budget {request.budget_s:g} s cannot fit a single epoch here: after {request.elapsed_s:.0f} s "
-            f"of start-up, the cheapest config of {space_name!r} needs about {cheapest_first:.0f} s for its first "
-            f"epoch on {train_size} images (measured on this machine), and {reserve:.0f} s are kept for the "
-            f"final model. Fix: --time-budget {math.ceil(needed / 10) * 10} or more, or a smaller --train-size."
+            f"of start-up, the cheapest config of {space_name!r} needs about {cheapest_first(train_size):.0f} s for "
+            f"its first epoch on {train_size} images (measured on this machine), and {reserve:.0f} s are kept for "
+            f"the final model. Fix: --time-budget {math.ceil(needed / 10) * 10} or more, or a smaller --train-size."
         )
+    typical_epoch = speed.epoch_s(typical_flops, train_size, val_size)
     num_samples = request.num_samples
     if num_samples is None:
-        afford = int(affordable(search_s, train_size) / per_trial)
+        afford = int(search_s * request.slots / typical_epoch / per_trial)
         num_samples = min(MAX_PLANNED_SAMPLES, max(request.min_samples, afford))
-    return _Fit(reserve, search_s, train_size, val_size, speed.epoch_s(typical_flops, train_size, val_size),
-                cheapest_first, num_samples)  # fmt: skip
+    return _Fit(reserve, search_s, train_size, val_size, typical_epoch, cheapest_first(train_size), num_samples)
+
+
+def _kept(ranked: list[tuple[float, dict[str, Any]]], dropped: dict[str, list[Any]]) -> list[tuple[float, dict]]:
+    """The (FLOPs, config) pairs of ``ranked`` that use none of the ``dropped`` values."""
+    return [(f, c) for f, c in ranked if all(c.get(k) not in values for k, values in dropped.items())]
+
+
+def _median_flops(ranked: list[tuple[float, dict[str, Any]]]) -> float:
+    """The cost of the median config of ``ranked`` (sorted cheapest first): a typical config's."""
+    return ranked[len(ranked) // 2][0]
 
 
 def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: tuple[int, ...],
@@ -370,9 +389,11 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
     """Choose sizes, trial count and space values that fit ``request.budget_s``; the narrowed space.
 
     First the values too expensive for the budget are left out, judged with sizes fitted to the whole
-    space's typical config; then the sizes and the trial count are fitted again to the typical config of
-    the configs left, which the search will draw (cheaper: without this the search ended in half its time
-    on 3,000 images, docs/MEASURED.md).
+    space's typical config; then the sizes, the reserve and the trial count are fitted again to the typical
+    config of the configs left, which the search will draw (cheaper: fitted to the whole space, a main-job
+    search on 3,000 images ended after 344 s of its 528), never at a smaller subset than the first fit. The
+    rules that leave values out are judged at the first fit's sizes: at the re-fit's larger subset the
+    configs kept cost more per epoch, and the trial count follows their median.
 
     Raises:
         ExperimentError: the budget cannot fit even one first epoch of the space's cheapest config at
@@ -380,38 +401,39 @@ def make_plan(request: Request, space: SearchSpace, speed: Speed, input_shape: t
             the budget that would do).
     """
     ranked = by_cost(sample_configs(space, seed=seed), input_shape, num_classes)
-    cheapest_flops, typical_flops = ranked[0][0], ranked[len(ranked) // 2][0]
+    cheapest_flops = ranked[0][0]
     per_trial = expected_epochs_per_trial(request.scheduler, request.max_epochs, request.min_epochs,
                                           request.brackets)
-    samples_target = request.num_samples or request.min_samples
-    whole = _fit(request, speed, cheapest_flops, typical_flops, per_trial, space.name)
-    train_size, val_size, search_s = whole.train_size, whole.val_size, whole.search_s
-    cap = EXPENSIVE_FACTOR * search_s * request.slots / (samples_target * per_trial)
+    whole = _fit(request, speed, cheapest_flops, _median_flops(ranked), per_trial, space.name)
+    train_size, val_size = whole.train_size, whole.val_size
+    cap = EXPENSIVE_FACTOR * _average_epoch_s(request, whole.search_s, per_trial)
     dropped = too_expensive(space, ranked, speed, cap, train_size, val_size)
-    # Then the final model: at least half of the configs left must be ones it can retrain on all the
-    # training data for every epoch, final_trainings times, within its largest share (as an epoch at the
-    # search's sizes of the config with the FLOPs that share affords); a winner beyond that is retrained
-    # fewer times or on fewer images.
-    left = request.budget_s - request.elapsed_s
     full_train = request.train_size or request.full_train
-    final_flops = (speed.flops * FINAL_SHARE * left / request.final_trainings / request.max_epochs
-                   / (full_train * speed.train_s_per_example))  # fmt: skip
-    ranked_left = [(f, c) for f, c in ranked if all(c.get(k) not in values for k, values in dropped.items())]
-    final_cap = speed.epoch_s(final_flops, train_size, val_size)
-    for key, values in too_expensive(space.without(dropped), ranked_left, speed, final_cap, train_size, val_size,
-                                     quantile=FINAL_QUANTILE).items():  # fmt: skip
-        dropped[key] = [v for v in space.values_of(key) if v in values or v in dropped.get(key, [])]
-    ranked_left = [(f, c) for f, c in ranked if all(c.get(k) not in values for k, values in dropped.items())]
-    fitted = whole if not dropped else _fit(request, speed, cheapest_flops, ranked_left[len(ranked_left) // 2][0],
-                                            per_trial, space.name)  # fmt: skip
+    if request.final_trainings:
+        # Then the final model: at least half of the configs left must be ones it can retrain on all the
+        # training data for every epoch, final_trainings times, within its largest share (as an epoch at the
+        # search's sizes of the config with the FLOPs that share affords); a winner beyond that is retrained
+        # fewer times or on fewer images.
+        left = request.budget_s - request.elapsed_s
+        final_flops = (speed.flops * FINAL_SHARE * left / request.final_trainings / request.max_epochs
+                       / (full_train * speed.train_s_per_example))  # fmt: skip
+        final_cap = speed.epoch_s(final_flops, train_size, val_size)
+        for key, values in too_expensive(space.without(dropped), _kept(ranked, dropped), speed, final_cap, train_size,
+                                         val_size, quantile=FINAL_QUANTILE).items():  # fmt: skip
+            dropped[key] = [v for v in space.values_of(key) if v in values or v in dropped.get(key, [])]
+    kept = _kept(ranked, dropped)
+    fitted = whole
+    if dropped:
+        refit = _fit(request, speed, cheapest_flops, _median_flops(kept), per_trial, space.name)
+        fitted = refit if refit.train_size >= whole.train_size else whole
     plan = Plan(
         budget_s=request.budget_s, search_s=fitted.search_s, final_reserve_s=fitted.reserve_s, slots=request.slots,
         train_size=fitted.train_size, val_size=fitted.val_size, full_train_size=full_train,
-        num_samples=fitted.num_samples, epochs_wanted=samples_target * per_trial,
+        num_samples=fitted.num_samples, epochs_wanted=(request.num_samples or request.min_samples) * per_trial,
         typical_epoch_s=fitted.typical_epoch_s, cheapest_first_epoch_s=fitted.cheapest_first_epoch_s,
         dropped=dropped,
-        speed={**dataclasses.asdict(speed), "typical_flops": typical_flops, "cheapest_flops": cheapest_flops,
-               "kept_typical_flops": ranked_left[len(ranked_left) // 2][0]},
+        speed={**dataclasses.asdict(speed), "typical_flops": _median_flops(ranked), "cheapest_flops": cheapest_flops,
+               "kept_typical_flops": _median_flops(kept)},
         final_trainings=request.final_trainings,
     )  # fmt: skip
     return plan, space.without(dropped)
@@ -487,13 +509,15 @@ def describe_plan(plan: Plan, cpus: float, gpus: float) -> str:
     device = f"{cpus:g} CPU" + (f" + {gpus:g} GPU" if gpus else "")
     dropped = "; ".join(f"{key} {', '.join(map(str, values))}" for key, values in plan.dropped.items())
     times = f" {plan.final_trainings} times, an ensemble," if plan.final_trainings > 1 else ""
+    final = (f"{plan.final_reserve_s:.0f} s kept for the final model (the best config retrained on all "
+             f"{plan.full_train_size} training images{times} when it fits)" if plan.final_trainings
+             else "no final model (--no-retrain): the search has all the time")  # fmt: skip
     return (
         f"Measured here ({device} per trial): {rate:,.0f} training images/s on the typical config "
         f"({speed['flops'] / 1e6:.1f} MFLOPs per image), first epoch +{speed['first_epoch_extra_s']:.1f} s. "
-        f"Predicted typical epoch {plan.typical_epoch_s:.1f} s.\n"
+        f"Predicted epoch of a typical config searched: {plan.typical_epoch_s:.1f} s.\n"
         f"Fitted to {plan.search_s:.0f} s of search x {plan.slots} trial(s) at once: {plan.train_size} training and "
         f"{plan.val_size} validation images, up to {plan.num_samples} trials"
         + (f"; too slow for this budget, left out: {dropped}" if dropped else "")
-        + f"; {plan.final_reserve_s:.0f} s kept for the final model (the best config retrained on all "
-        f"{plan.full_train_size} training images{times} when it fits)."
+        + f"; {final}."
     )

@@ -647,8 +647,11 @@ def _fit_to_budget(settings: ExperimentSettings, space: SearchSpace, data: Datas
 
 def _planned_trainings(settings: ExperimentSettings) -> int:
     """Trainings on all the data the plan keeps room for: ``--ensemble`` as given, else
-    :data:`budget.PLANNED_TRAININGS` (at most MAX_ENSEMBLE); one for a checkpoint as the final model."""
-    if settings.final_model == "checkpoint" or not settings.retrain:
+    :data:`budget.PLANNED_TRAININGS` (at most MAX_ENSEMBLE); one for a checkpoint as the final model (its
+    evaluation, and a margin), none with ``--no-retrain`` (no final model: the search has all the time)."""
+    if not settings.retrain:
+        return 0
+    if settings.final_model == "checkpoint":
         return 1
     return settings.ensemble or min(budget.PLANNED_TRAININGS, MAX_ENSEMBLE)
 

@@ -97,6 +97,26 @@ def test_after_leaving_values_out_the_sizes_are_fitted_to_the_configs_left() -> 
     assert plan.num_samples == int(plan.search_s * 2 / plan.typical_epoch_s / (1 + 2 / 3 + 6 / 9))
 
 
+def test_a_subset_whose_first_epoch_outlasts_the_search_gives_way_to_a_smaller_one() -> None:
+    """7 s of compilation, 36 s in all: the configs left (64 units) afford 24,000 images on average, but the
+    cheapest first epoch there outlasts the 7.2-s search; on 6,000 images it fits (7.14 s), so the plan takes
+    6,000 rather than refusing a budget that fits."""
+    slow_start = budget.Speed(flops=TYPICAL_FLOPS, train_s_per_example=1e-4, eval_s_per_example=3e-5,
+                              first_epoch_extra_s=7.0)  # fmt: skip
+    plan, _ = budget.make_plan(_request(36), MLP, slow_start, (28, 28, 1), 10)
+    assert plan.dropped == {"units": [256, 4096]} and plan.train_size == 6000
+    assert plan.search_s == pytest.approx(7.2) and plan.cheapest_first_epoch_s == pytest.approx(7.14, abs=0.01)
+
+
+def test_without_a_final_model_nothing_is_kept_for_it_and_nothing_left_out_for_it() -> None:
+    """--no-retrain (final_trainings 0): the search has all the time after start-up, and no value is left
+    out for a retraining that never happens (one training keeps 22 s and leaves 256 units out, above)."""
+    plan, space = budget.make_plan(_request(60, final_trainings=0), MLP, SPEED, (28, 28, 1), 10)
+    assert plan.final_reserve_s == 0 and plan.search_s == pytest.approx(40) and plan.final_trainings == 0
+    assert plan.dropped == {"units": [4096]} and space.values_of("units") == [64, 256]
+    assert "; no final model (--no-retrain): the search has all the time." in budget.describe_plan(plan, 1, 0)
+
+
 def test_values_the_final_model_could_not_retrain_on_all_the_data_are_left_out() -> None:
     """The 60-s budget's final model has 22 s for 9 epochs on 48,000 images (2.4 s each): only the 64-unit
     config fits (the 256-unit one needs 4.8 s an epoch there), although the search could afford 256."""
