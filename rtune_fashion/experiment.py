@@ -727,7 +727,8 @@ def _final_model(settings: ExperimentSettings, ranked: list[dict[str, Any]], dat
             {"train": int(choice.train_size or 0)}, seed=settings.seed)  # fmt: skip
         members = settings.ensemble or (MAX_ENSEMBLE if deadline is not None else 1)
         final_deadline = math.inf if deadline is None else deadline - budget.FINAL_MARGIN_S
-        more = f", then again with the next seeds while they fit (up to {members} in all)" if members > 1 else ""
+        more = (f", then again with the next seeds while they fit (up to {members} in all; a later one for fewer "
+                "epochs when only that fits)" if members > 1 else "")  # fmt: skip
         ends = "" if deadline is None else f"; done by {_clock(deadline)}"
         echo(f"Final model: trial {trial['trial_id']}'s config retrained on {len(train.y_train)} images for "
              f"{trial['epochs']} epochs ({why}){more}{ends}.")
@@ -736,7 +737,8 @@ def _final_model(settings: ExperimentSettings, ranked: list[dict[str, Any]], dat
         outcome["train_size"] = len(train.y_train)
         if outcome["members"] > 1:
             fit = f", as many as fit of at most {members}" if deadline is not None else ""
-            why += f"; an ensemble of {outcome['members']} trainings (seeds {outcome['member_seeds']}){fit}"
+            epochs = "" if len(set(outcome["member_epochs"])) == 1 else f", epochs {outcome['member_epochs']}"
+            why += f"; an ensemble of {outcome['members']} trainings (seeds {outcome['member_seeds']}{epochs}){fit}"
     else:
         checkpoint = next((r.checkpoint for r in results if r.metrics.get("trial_id") == trial["trial_id"]), None)
         if checkpoint is None:

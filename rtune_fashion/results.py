@@ -243,7 +243,9 @@ def final_model_line(final: dict[str, Any], best_trial_id: str | None = None) ->
     if best_trial_id and final.get("trial_id") not in (None, best_trial_id):
         images += f" (trial {final['trial_id']}'s config, not the best trial's: it could be retrained on all the data)"
     if final.get("members", 1) > 1:
-        images += f", {final['members']} times (an ensemble of seeds {final['member_seeds']})"
+        epochs = final.get("member_epochs") or []
+        shorter = f", for {epochs} epochs" if len(set(epochs)) > 1 else ""
+        images += f", {final['members']} times (an ensemble of seeds {final['member_seeds']}{shorter})"
     how = (f"Retrained for {final['epochs']} epochs{images}" if final.get("source", "retrained") == "retrained"
            else f"The best trial's checkpoint (epoch {final['epochs']}; {final.get('why', '')})")  # fmt: skip
     train = final.get("train_accuracy")  # of one training: not shown beside an ensemble's val and test

@@ -24,6 +24,10 @@ DEFAULT_EPOCHS = 10
 # so a margin buys no punctuality, only fewer members (measured: trainings of one config took 183 and 185 s;
 # with 1.15, a run on two cores ended 251 s early, a second member's 211 s + evaluation not started).
 MEMBER_MARGIN = 1.0
+# A later member may train for fewer epochs than the first (its learning-rate schedule shortened to match)
+# when only that fits, down to this share of them: in a main-job run the second of two planned trainings
+# missed by 13 s (266 s left, 279 s for 9 epochs), where 7 of its epochs fitted. A choice, not tuned.
+MIN_MEMBER_SHARE = 2 / 3
 
 
 class _OutOfTime(Exception):
@@ -39,15 +43,16 @@ def train_and_test(config: dict[str, Any], data: Dataset, *, epochs: int, seed: 
 
     With ``max_members`` > 1 the model is an ensemble (:func:`rtune_fashion.models.average_of`) of trainings
     with consecutive seeds (``seed``, ``seed + 1``, ...). The first always trains; another starts only when
-    :data:`MEMBER_MARGIN` x the last one's training time, its validation and the ensemble's evaluation fit
-    before ``deadline`` (a ``time.time()`` timestamp), and is dropped at the end of any epoch after which,
-    at its own pace so far, it would not: the ensemble ends by the deadline unless the first training alone
-    does not. Only the final model (the ensemble) sees the test set.
+    its epochs (all of them, or as few as :data:`MIN_MEMBER_SHARE` of them, the schedule shortened alike) at
+    :data:`MEMBER_MARGIN` x the last one's pace, its validation and the ensemble's evaluation fit before
+    ``deadline`` (a ``time.time()`` timestamp), and is dropped at the end of any epoch after which, at its
+    own pace so far, it would not: the ensemble ends by the deadline unless the first training alone does
+    not. Only the final model (the ensemble) sees the test set.
 
     Returns the model and: epochs, train_accuracy (the first training's last epoch, dropout on),
     val_accuracy (final), best_val_accuracy (the first training's best epoch when validating each epoch,
     else the final val), test_accuracy, train_time_s (all trainings, dropped ones included), members,
-    member_seeds, member_val_accuracy, member_train_time_s.
+    member_seeds, member_epochs, member_val_accuracy, member_train_time_s.
 
     Raises:
         NonFiniteLossError: the training loss became NaN or infinite.
@@ -58,30 +63,37 @@ def train_and_test(config: dict[str, Any], data: Dataset, *, epochs: int, seed: 
     members: list[keras.Model] = []
     member_val: list[float] = []
     member_s: list[float] = []
+    member_epochs: list[int] = []
     histories: list[list[dict[str, float]]] = []
     train_time, val_s = 0.0, 0.0
+    this_epochs = epochs
     while True:
         keras.utils.set_random_seed(seed + len(members))
         model = build_model(config, data.input_shape, data.num_classes)
         started = time.perf_counter()
         guard = None  # the first training always ends; a later one may be dropped
         if members:
-            guard = _deadline_guard(deadline, epochs, started, _evaluation_s(len(members) + 1, val_s, test_per_val))
+            after_s = _evaluation_s(len(members) + 1, val_s, test_per_val)
+            guard = _deadline_guard(deadline, this_epochs, started, after_s)
+        # A shortened member's schedule ends where the first one's did (a cosine decays as far).
+        schedule = round((schedule_epochs or epochs) * this_epochs / epochs)
         try:
-            history = fit_epochs(model, config, data, start_epoch=0, end_epoch=epochs, schedule_epochs=schedule_epochs,
+            history = fit_epochs(model, config, data, start_epoch=0, end_epoch=this_epochs, schedule_epochs=schedule,
                                  validate=validate_each_epoch, on_epoch=guard)  # fmt: skip
         except _OutOfTime:
             train_time += time.perf_counter() - started
             break
         member_s.append(time.perf_counter() - started)
+        member_epochs.append(this_epochs)
         train_time += member_s[-1]
         started = time.perf_counter()
         member_val.append(evaluate(model, data.x_val, data.y_val, batch_size)[1])
         val_s = time.perf_counter() - started
         members.append(model)
         histories.append(history)
-        if not _another_member_fits(len(members), max_members, member_s[-1], val_s, test_per_val,
-                                    deadline - time.time()):  # fmt: skip
+        this_epochs = _next_member_epochs(len(members), max_members, epochs, member_s[-1] / this_epochs, val_s,
+                                          test_per_val, deadline - time.time())  # fmt: skip
+        if not this_epochs:
             break
     model = average_of(members)
     val_accuracy = member_val[0] if len(members) == 1 else evaluate(model, data.x_val, data.y_val, batch_size)[1]
@@ -96,19 +108,25 @@ def train_and_test(config: dict[str, Any], data: Dataset, *, epochs: int, seed: 
         "train_time_s": train_time,
         "members": len(members),
         "member_seeds": [seed + i for i in range(len(members))],
+        "member_epochs": member_epochs,
         "member_val_accuracy": member_val,
         "member_train_time_s": member_s,
     }
 
 
-def _another_member_fits(members: int, max_members: int, member_s: float, val_s: float, test_per_val: float,
-                         left_s: float) -> bool:  # fmt: skip
-    """Whether to start one more member with ``left_s`` seconds left: its training (:data:`MEMBER_MARGIN` x
-    the last one's), its validation, and then the ensemble's evaluation of val and test (each member's val
-    time, scaled)."""
+def _next_member_epochs(members: int, max_members: int, epochs: int, epoch_s: float, val_s: float,
+                        test_per_val: float, left_s: float) -> int:  # fmt: skip
+    """Epochs of one more member with ``left_s`` seconds left, 0 for none: the most of ``epochs``, and at
+    least :data:`MIN_MEMBER_SHARE` of them, whose training (:data:`MEMBER_MARGIN` x ``epoch_s``, the last
+    member's pace), its validation and then the ensemble's evaluation of val and test (each member's val
+    time, scaled) fit."""
     if members >= max_members:
-        return False
-    return MEMBER_MARGIN * member_s + _evaluation_s(members + 1, val_s, test_per_val) <= left_s
+        return 0
+    if math.isinf(left_s):
+        return epochs
+    train_s = left_s - _evaluation_s(members + 1, val_s, test_per_val)
+    fitting = min(epochs, math.floor(train_s / (MEMBER_MARGIN * max(epoch_s, 1e-9))))
+    return fitting if fitting >= math.ceil(MIN_MEMBER_SHARE * epochs - 1e-9) else 0
 
 
 def _evaluation_s(members: int, val_s: float, test_per_val: float) -> float:

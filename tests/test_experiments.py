@@ -217,10 +217,11 @@ def test_a_budgeted_search_is_fitted_to_the_machine_and_records_its_plan(ray_loc
     assert summary["trials"]["finished"] == 2
     # ... and so do two more trainings with the next seeds: the final model is their ensemble, saved as it was tested
     seed = final["member_seeds"][0]
-    assert (final["members"], final["member_seeds"]) == (3, [seed, seed + 1, seed + 2])
+    assert (final["members"], final["member_seeds"], final["member_epochs"]) == (3, [seed, seed + 1, seed + 2], [1] * 3)
     assert "an ensemble of 3 trainings" in final["why"] and len(final["member_val_accuracy"]) == 3
     assert any(line.startswith("Final model: trial ") and "retrained on 4000 images" in line
-               and "(up to 3 in all); done by " in line for line in lines), lines  # fmt: skip
+               and "(up to 3 in all; a later one for fewer epochs when only that fits); done by " in line
+               for line in lines), lines  # fmt: skip
     saved = keras.models.load_model(settings.experiment_dir / "best_model.keras")
     assert saved.evaluate(data.x_test, data.y_test, verbose=0)[1] == pytest.approx(final["test_accuracy"])
 

@@ -55,7 +55,7 @@ def test_no_second_member_when_the_time_left_would_not_hold_it() -> None:
 
 
 def test_a_member_that_runs_past_the_deadline_is_dropped_after_an_epoch(monkeypatch) -> None:
-    monkeypatch.setattr(retrain, "_another_member_fits", lambda *args: True)  # the second member starts anyway
+    monkeypatch.setattr(retrain, "_next_member_epochs", lambda *args: 3)  # the second member starts anyway
     model, outcome = train_and_test(MLP, synthetic_data(), epochs=3, seed=0, validate_each_epoch=False,
                                     max_members=3, deadline=time.time())  # fmt: skip
     assert outcome["members"] == 1 and model.name == "mlp"  # the first training alone is the final model
@@ -71,18 +71,38 @@ def test_the_deadline_guard_stops_a_member_whose_pace_would_end_too_late() -> No
 
 
 @pytest.mark.parametrize(
-    ("members", "member_s", "left_s", "fits"),
+    ("members", "left_s", "epochs"),
     [
-        (1, 100.0, 104.0, True),  # 100 training (as the last member's) + 1 validation + 2 x (1 + 0.5) evaluating
-        (1, 100.0, 103.9, False),
-        (2, 100.0, 105.5, True),  # 100 + 1 + 3 x 1.5
-        (3, 1.0, math.inf, False),  # the most asked for
+        (1, 94.0, 9),  # 9 epochs of 10 s (the last member's pace) + 1 validation + 2 x (1 + 0.5) evaluating
+        (1, 93.9, 8),  # one epoch fewer fits
+        (1, 64.0, 6),  # 6 of 9: the fewest a member may train (MIN_MEMBER_SHARE)
+        (1, 63.9, 0),
+        (2, 95.5, 9),  # 90 + 1 + 3 x 1.5
+        (3, math.inf, 0),  # the most asked for
+        (1, math.inf, 9),  # no deadline
     ],
 )
-def test_another_member_fits_its_training_margin_and_the_ensemble_s_evaluation(
-    members: int, member_s: float, left_s: float, fits: bool
-) -> None:
-    assert retrain._another_member_fits(members, 3, member_s, 1.0, 0.5, left_s) is fits
+def test_another_member_trains_as_many_of_the_epochs_as_fit_or_none(members: int, left_s: float,
+                                                                       epochs: int) -> None:  # fmt: skip
+    assert retrain._next_member_epochs(members, 3, 9, 10.0, 1.0, 0.5, left_s) == epochs
+
+
+def test_a_later_member_may_train_fewer_epochs_on_a_schedule_shortened_alike(monkeypatch) -> None:
+    calls = []
+    real_fit_epochs = retrain.fit_epochs
+
+    def recording(model, config, data, **kwargs):
+        calls.append((kwargs["end_epoch"], kwargs["schedule_epochs"]))
+        return real_fit_epochs(model, config, data, **kwargs)
+
+    monkeypatch.setattr(retrain, "fit_epochs", recording)
+    fitting = iter([2, 0])  # after the first member, 2 of its 3 epochs fit; after the second, none
+    monkeypatch.setattr(retrain, "_next_member_epochs", lambda *args: next(fitting))
+    model, outcome = train_and_test({**MLP, "lr_schedule": "cosine"}, synthetic_data(), epochs=3, seed=0,
+                                    schedule_epochs=6, validate_each_epoch=False, max_members=3)  # fmt: skip
+    assert calls == [(3, 6), (2, 4)]  # the cosine of the second ends where the first one's did: half-way
+    assert (outcome["members"], outcome["member_epochs"], outcome["epochs"]) == (2, [3, 2], 3)
+    assert model.name == "ensemble"
 
 
 def test_the_ensemble_benchmark_prints_each_training_and_each_average(monkeypatch, capsys) -> None:
@@ -93,6 +113,12 @@ def test_the_ensemble_benchmark_prints_each_training_and_each_average(monkeypatc
     out = capsys.readouterr().out
     assert "300 training images, 1 epochs, 2 trainings" in out
     assert "alone; first 1 averaged: val " in out and "alone; first 2 averaged: val " in out
+    monkeypatch.setattr("sys.argv", [str(script), "--train-size", "300", "--member-epochs", "2", "1", "1",
+                                     "--preset", "baseline_softmax"])  # fmt: skip
+    runpy.run_path(str(script), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "300 training images, [2, 1, 1] epochs, 3 trainings" in out and "(2 epochs): val " in out
+    assert "(1 epochs): val " in out and "first 3 averaged: val " in out and "; with the first alone: val " in out
 
 
 def test_the_final_model_line_names_the_config_when_it_is_not_the_best_trial_s() -> None:
@@ -105,6 +131,9 @@ def test_the_final_model_line_names_the_config_when_it_is_not_the_best_trial_s()
     assert final_model_line(final, "a") == ("Retrained for 12 epochs on 48000 images (trial b's config, not the best "
                                             "trial's: it could be retrained on all the data)" + accuracies)
     assert final_model_line(final, "b") == "Retrained for 12 epochs on 48000 images" + accuracies
+    ensemble = {**final, "members": 2, "member_seeds": [4, 5], "member_epochs": [12, 9]}
+    assert final_model_line(ensemble, "b") == ("Retrained for 12 epochs on 48000 images, 2 times (an ensemble of "
+                                               "seeds [4, 5], for [12, 9] epochs): val 0.9200, test 0.9100")
 
 
 def test_the_final_step_retrains_the_close_trial_s_config_for_its_epochs_and_says_so(ray_local, tmp_path) -> None:
