@@ -70,14 +70,14 @@ def with_rtune(data, base: dict, optimizers: list[str], folds: int, seed: int) -
     return {row["params"]["optimizer"]: (row["mean_test_score"], row["std_test_score"]) for row in rows}, elapsed
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--csv", default=None)
     parser.add_argument("--quick", action="store_true", help=f"{QUICK['optimizers']}, {QUICK['epochs']} epochs")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--json", type=Path, default=None)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     plan = QUICK if args.quick else FULL
     data = load_csv(pima_csv(args.csv))
     base = {**PIMA_BASE, "epochs": plan["epochs"]}

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import subprocess
 import sys
 import time
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -23,6 +25,20 @@ def sequential_run_args(script: str, storage: Path, name: str, *, samples: int, 
             "--num-samples", str(samples), "--max-epochs", str(epochs), "--scheduler", "fifo",
             "--max-concurrent", "1", "--train-size", str(train_size), "--val-size", str(eval_size),
             "--test-size", str(eval_size), "--no-retrain", "--time-budget", "none"]  # fmt: skip
+
+
+def load_script(path: Path) -> ModuleType:
+    """A script of scripts/ as a module, so that a test calls its ``main(argv)`` in this process: a new Python
+    would import TensorFlow and start a Ray of its own (over 10 s on one slow core), which the script's
+    path does not need."""
+    from ray import cloudpickle
+
+    spec = importlib.util.spec_from_file_location(f"script_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # its dataclasses look their module up
+    cloudpickle.register_pickle_by_value(module)  # Ray workers cannot import it: its functions travel by value
+    spec.loader.exec_module(module)
+    return module
 
 
 def reported_epochs(experiment_dir: Path) -> dict[str, list[int]]:

@@ -3,44 +3,39 @@ docs/benchmarks.md, not to tests)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from rtune_fashion.files import replace_section
-from tests.helpers import ENV, HANG_TIMEOUT_S
+from tests.helpers import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "scripts" / "benchmark.py"
 
 
 def _load_script():
-    spec = importlib.util.spec_from_file_location("benchmark_script", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up
-    spec.loader.exec_module(module)
-    return module
+    return load_script(SCRIPT)
 
 
 @pytest.mark.slow
-def test_quick_mode_runs_and_writes_json_and_its_sections_of_the_doc(tmp_path: Path) -> None:
+def test_quick_mode_runs_and_writes_json_and_its_sections_of_the_doc(ray_local, tmp_path: Path, capsys,
+                                                                     monkeypatch) -> None:  # fmt: skip
+    monkeypatch.chdir(tmp_path)
     doc = tmp_path / "benchmarks.md"
     doc.write_text("# Benchmarks\n\n<!-- generated:gpu -->\n## GPU\n\nkept as it was\n<!-- /generated:gpu -->\n")
     out = tmp_path / "bench.json"
-    done = subprocess.run(
-        [sys.executable, str(SCRIPT), "--mode", "quick", "--sections", "time_to_target", "data_path", "keras_tuner",
+    # In this process, on the tests' shared Ray (--in-one-process: one Ray, no fresh Pythons): the path, not the times
+    code = _load_script().main(
+        ["--mode", "quick", "--sections", "time_to_target", "data_path", "keras_tuner",
          "--repeats", "1", "--train-size", "300", "--val-size", "200", "--trials", "2", "--epochs", "2",
          "--batch-sizes", "128", "--targets", "0.0", "0.999", "--json", str(out), "--doc", str(doc),
-         "--in-one-process",  # one Ray, no fresh Pythons: this checks the path, not the times
+         "--in-one-process",
          "--methods", "rtune BOHB, 1 bracket", "sequential hyperopt (Hyperas' way)"],  # the loop and the most settings
-        cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=HANG_TIMEOUT_S, check=False,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert code == 0, capsys.readouterr().err[-3000:]
     result = json.loads(out.read_text())
     runs = result["sections"]["time_to_target"]["runs"]
     # the methods asked for, in the table's order whatever the order typed: the loop first, the baseline

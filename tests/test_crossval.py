@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +14,7 @@ from rtune_fashion.crossval import check_folds, cross_validate, fold_data, strat
 from rtune_fashion.errors import DataError
 from rtune_fashion.models import build_model
 from rtune_fashion.tabular import TabularData, load_csv
-from tests.helpers import ENV, HANG_TIMEOUT_S, ROOT
+from tests.helpers import ROOT, load_script
 
 CONFIG = {"model": "mlp", "num_layers": 1, "units": 8, "optimizer": "adam", "learning_rate": 0.01,
           "batch_size": 16, "epochs": 20}
@@ -85,15 +83,13 @@ def test_bad_cv_flags_are_refused(table: Path, capsys) -> None:
 
 
 @pytest.mark.slow
-def test_gridsearchcv_and_rtune_agree_on_the_same_folds(table: Path, tmp_path: Path) -> None:
-    """scripts/gridsearch_parity.py --quick: the same grid through GridSearchCV + SciKeras and through Ray."""
+def test_gridsearchcv_and_rtune_agree_on_the_same_folds(ray_local, table: Path, tmp_path: Path, capsys) -> None:
+    """scripts/gridsearch_parity.py --quick: the same grid through GridSearchCV + SciKeras and through Ray (in
+    this process, on the tests' shared Ray)."""
     out = tmp_path / "parity.json"
-    done = subprocess.run([sys.executable, str(ROOT / "scripts" / "gridsearch_parity.py"), "--csv", str(table),
-                           "--quick", "--json", str(out)], env=ENV, capture_output=True, text=True,
-                          timeout=HANG_TIMEOUT_S, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
+    load_script(ROOT / "scripts" / "gridsearch_parity.py").main(["--csv", str(table), "--quick", "--json", str(out)])
     report = json.loads(out.read_text())
     for name in report["optimizers"]:
         (a, sa), (b, sb) = report["sklearn"][name], report["rtune"][name]
         assert abs(a - b) <= 2 * max(sa, sb, 0.02), (name, a, sa, b, sb)  # within fold noise
-    assert "| optimizer | GridSearchCV + SciKeras" in done.stdout
+    assert "| optimizer | GridSearchCV + SciKeras" in capsys.readouterr().out

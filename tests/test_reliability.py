@@ -137,10 +137,10 @@ def fails_when_wide(config: dict, **kwargs) -> None:
 
 
 def test_always_failing_config_is_an_errored_trial_and_the_search_completes(ray_local, tmp_path: Path) -> None:
-    # Seed 4 draws 1024, 512 and 128 units: one config that always fails (each attempt costs a new worker
-    # process), two that train.
+    # Seed 4 draws 1024, 512 and 128 units: one config that always fails, two that train. No retry (each
+    # attempt costs a new worker process; retrying from a checkpoint is the killed-worker test's part).
     settings = ExperimentSettings(space="mlp_hyperas", searcher="random", num_samples=3, max_epochs=1, seed=4,
-                                  storage=str(tmp_path), max_failures=1, final_model="checkpoint", **SMALL)  # fmt: skip
+                                  storage=str(tmp_path), max_failures=0, final_model="checkpoint", **SMALL)  # fmt: skip
     summary = run_experiment(settings, trainable=fails_when_wide)
     trials = pd.read_csv(settings.experiment_dir / "trials.csv")
     failing = trials["config/units_1"] == 1024
