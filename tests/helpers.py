@@ -90,6 +90,24 @@ def assert_continued_from_checkpoint(trial: str, epochs: list[int], max_epochs: 
     assert len(epochs) - len(set(epochs)) <= 1, (trial, epochs)
 
 
+def trains_once_all_have_started(config: dict, *, barrier_dir: str, trials: int, **kwargs) -> None:
+    """``train_trial`` once ``trials`` trials run at once (each leaves a file in ``barrier_dir``, on this
+    machine): a search that cannot run that many side by side waits here until HANG_TIMEOUT_S, then fails."""
+    import uuid
+
+    from rtune_fashion.trainable import train_trial
+
+    directory = Path(barrier_dir)
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / uuid.uuid4().hex).touch()
+    deadline = time.monotonic() + HANG_TIMEOUT_S
+    while (started := len(list(directory.iterdir()))) < trials:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {started} of {trials} trials ran at once in {HANG_TIMEOUT_S:.0f} s")
+        time.sleep(0.1)
+    train_trial(config, **kwargs)
+
+
 def waits_before_reporting(config: dict, **kwargs) -> None:
     """``train_trial`` after 60 s of waiting: a trial whose first epoch outlasts a short time budget."""
     from rtune_fashion.trainable import train_trial

@@ -19,7 +19,7 @@ from ray.cluster_utils import Cluster
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
 from rtune_fashion.report import write_report
 from rtune_fashion.results import load_experiment
-from tests.helpers import HANG_TIMEOUT_S, assert_continued_from_checkpoint
+from tests.helpers import HANG_TIMEOUT_S, assert_continued_from_checkpoint, trains_once_all_have_started
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]  # one worker: one module fixture
 SMALL = {"train_size": 2000, "val_size": 300, "test_size": 300}
@@ -47,11 +47,6 @@ def _settings(tmp_path: Path, address: str, **overrides) -> ExperimentSettings:
     return ExperimentSettings(**values)
 
 
-def _interval(trial) -> tuple[float, float]:
-    first, last = trial.history[0], trial.history[-1]
-    return float(first["timestamp"]) - float(first["time_this_iter_s"]), float(last["timestamp"])
-
-
 def test_trials_run_on_several_nodes_with_uri_storage(gpu_and_cpu_nodes, tmp_path: Path, monkeypatch) -> None:
     cluster, (node_a, node_b) = gpu_and_cpu_nodes
     monkeypatch.setenv("RTUNE_CACHE_DIR", str(tmp_path / "cache"))
@@ -73,15 +68,16 @@ def test_trials_run_on_several_nodes_with_uri_storage(gpu_and_cpu_nodes, tmp_pat
 
 
 def test_quarter_gpus_pack_four_trials_on_one_gpu(gpu_and_cpu_nodes, tmp_path: Path) -> None:
+    """Each trial trains only once all four run (a barrier, not a timing): Ray packed them on the one GPU."""
     cluster, (node_a, _) = gpu_and_cpu_nodes
-    settings = _settings(tmp_path, cluster.address, num_samples=4, max_epochs=4, cpus_per_trial=0.5,
-                         gpus_per_trial=0.25, train_size=3000)  # fmt: skip
-    summary = run_experiment(settings)
+    settings = _settings(tmp_path, cluster.address, num_samples=4, max_epochs=1, cpus_per_trial=0.5,
+                         gpus_per_trial=0.25)  # fmt: skip
+    summary = run_experiment(settings, trainable=trains_once_all_have_started,
+                             trainable_options={"barrier_dir": str(tmp_path / "started"), "trials": 4})  # fmt: skip
     record = load_experiment(settings.experiment_dir)
     assert summary["trials"]["finished"] == 4
     assert {node for trial in record.trials for node in trial.nodes} == {node_a.node_id}  # the only GPU
-    intervals = [_interval(trial) for trial in record.trials]
-    assert max(start for start, _ in intervals) < min(end for _, end in intervals), intervals  # all four at once
+    assert len(list((tmp_path / "started").iterdir())) == 4  # each trial started once, all side by side
 
 
 def _first_trial_on(experiment_dir: Path, node_id: str) -> bool:
