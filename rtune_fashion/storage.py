@@ -101,7 +101,9 @@ def download(uri: str, local: Path) -> Path:
     """Copy an experiment's files from ``uri`` into ``local`` (checkpoints excluded); return ``local``.
 
     Files already there with the same size are not copied again, except Tune's state files and the
-    results of running trials, which grow or change in place.
+    results of running trials, which grow or change in place. Files of the mirror that the URI no longer
+    holds are deleted (an experiment deleted at the URI and its name reused must not bring back an old
+    ``summary.json`` or ``best_model.keras``); with nothing at the URI, the mirror is emptied.
     """
     import pyarrow.fs
 
@@ -109,7 +111,8 @@ def download(uri: str, local: Path) -> Path:
     try:
         infos = fs.get_file_info(pyarrow.fs.FileSelector(root, recursive=True))
     except FileNotFoundError:
-        return local
+        infos = []
+    wanted: set[Path] = set()
     for info in infos:
         if info.type != pyarrow.fs.FileType.File:
             continue
@@ -117,12 +120,25 @@ def download(uri: str, local: Path) -> Path:
         if any(part.startswith("checkpoint_") for part in relative.parts):
             continue
         target = local / Path(*relative.parts)
+        wanted.add(target)
         if target.exists() and target.stat().st_size == info.size and target.suffix not in (".json", ".csv"):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         with fs.open_input_stream(info.path) as source:
             target.write_bytes(source.read())
+    _remove_stale(local, wanted)
     return local
+
+
+def _remove_stale(local: Path, wanted: set[Path]) -> None:
+    """Delete the files under ``local`` that are not in ``wanted``, then the folders left empty."""
+    if not local.is_dir():
+        return
+    for path in sorted(local.rglob("*"), key=lambda p: len(p.parts), reverse=True):
+        if path.is_file() and path not in wanted:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
 
 
 def local_copy(location: str) -> Path:

@@ -74,3 +74,27 @@ def test_download_skips_checkpoints_and_upload_puts_files_back(tmp_path: Path) -
     (local / "report.md").write_text("# report")
     storage.upload(local, f"file://{remote}", ["report.md", "report_files"])
     assert (remote / "report.md").read_text() == "# report" and (remote / "report_files" / "a.png").exists()
+
+
+def test_the_mirror_drops_what_the_uri_no_longer_holds(tmp_path: Path) -> None:
+    """An experiment deleted at the URI and its name reused: the old summary and model must not come back."""
+    remote = tmp_path / "remote" / "exp"
+    (remote / "trial_1").mkdir(parents=True)
+    (remote / "trial_1" / "result.json").write_text("{}\n")
+    (remote / "summary.json").write_text('{"test_accuracy": 0.9}')
+    (remote / "best_model.keras").write_bytes(b"old model")
+    local = storage.download(f"file://{remote}", tmp_path / "mirror")
+    assert (local / "summary.json").exists() and (local / "best_model.keras").exists()
+
+    for path in (remote / "summary.json", remote / "best_model.keras", remote / "trial_1" / "result.json"):
+        path.unlink()
+    (remote / "trial_1").rmdir()
+    (remote / "settings.json").write_text("{}")  # the new experiment under the same name
+    storage.download(f"file://{remote}", local)
+    assert sorted(p.name for p in local.rglob("*")) == ["settings.json"]
+
+    import shutil
+
+    shutil.rmtree(remote)  # nothing at the URI at all: the mirror is emptied
+    storage.download(f"file://{remote}", local)
+    assert not any(local.rglob("*"))
