@@ -16,6 +16,7 @@ import argparse
 import dataclasses
 import json
 import math
+import shlex
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -272,15 +273,23 @@ def cv_experiment_main(argv: Sequence[str] | None = None, *, description: str | 
     args = parser.parse_args(argv)
     if args.smoke_test:
         args.folds = 2
+    given = list(sys.argv[1:] if argv is None else argv)
+    resume_command = shlex.join(["python", "experiments/pima_grid.py", *given, *([] if args.resume else ["--resume"])])
     try:
         return _run_cv(args, [f"{prefix}{g}" for g in (grids if args.grid == "all" else [args.grid])])
+    except (KeyboardInterrupt, ExperimentInterrupted) as interrupted:
+        directory = getattr(interrupted, "experiment_dir", args.storage)
+        print(f"\n{ExperimentInterrupted(directory, resume_command)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except RtuneError as error:
         return _fail(str(error))
 
 
 def _run_cv(args: argparse.Namespace, spaces: list[str]) -> int:
+    """Each grid in turn; with ``--resume``, a grid finished before is shown again, one that was started is
+    continued, and one not yet started is started (so ``--grid all --resume`` goes on where it stopped)."""
     from rtune_fashion.crossval import check_folds, train_cv, write_cv_results
-    from rtune_fashion.experiment import ExperimentSettings, run_experiment
+    from rtune_fashion.experiment import ExperimentSettings, experiment_state, run_experiment
     from rtune_fashion.tabular import load_csv, pima_csv
 
     data = load_csv(pima_csv(args.csv), label=args.label)
@@ -290,10 +299,16 @@ def _run_cv(args: argparse.Namespace, spaces: list[str]) -> int:
             space=space, searcher="grid", name=f"{space}_grid" + ("_smoke" if args.smoke_test else ""),
             scheduler="fifo", max_epochs=1, seed=args.seed, storage=args.storage,
             cpus_per_trial=args.cpus_per_trial, max_concurrent=args.max_concurrent, address=args.address,
-            resume=args.resume, retrain=False,
+            retrain=False,
         )  # fmt: skip
-        options = {"folds": args.folds, "standardize": args.standardize, "epochs_cap": 2 if args.smoke_test else None}
-        run_experiment(settings, trainable=train_cv, data=data, trainable_options=options)
+        state = experiment_state(settings) if args.resume else "new"
+        if state == "finished":
+            print(f"\n{space}: finished before, in {settings.experiment_uri}")
+        else:
+            settings.resume = state == "started"
+            options = {"folds": args.folds, "standardize": args.standardize,
+                       "epochs_cap": 2 if args.smoke_test else None}  # fmt: skip
+            run_experiment(settings, trainable=train_cv, data=data, trainable_options=options)
         text, path = write_cv_results(settings.experiment_dir, space)
         print(f"\n{space}: {args.folds}-fold cross-validation\n{text}\nWrote {path}")
     return 0

@@ -38,9 +38,9 @@ class NonFiniteLossError(RtuneError):
 class ExperimentInterrupted(RtuneError):
     """The search stopped before every trial ended (Ctrl+C, SIGTERM). Finished work is kept on disk."""
 
-    def __init__(self, experiment_dir: str) -> None:
+    def __init__(self, experiment_dir: str, resume_command: str | None = None) -> None:
         self.experiment_dir = experiment_dir
         super().__init__(
             f"Interrupted. Finished trials and checkpoints are kept in {experiment_dir}. "
-            f"Resume with: rtune resume {experiment_dir}"
+            f"Resume with: {resume_command or f'rtune resume {experiment_dir}'}"
         )

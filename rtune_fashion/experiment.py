@@ -52,6 +52,7 @@ from rtune_fashion.trainable import train_trial, trial_seed
 
 TrialFunction = Callable[..., None]  # (config, *, data, max_epochs, seed) -> None, reports to Tune
 BEST_MODEL_FILE = "best_model.keras"
+CROSS_VALIDATED_TRAINABLE = "rtune_fashion.crossval.train_cv"  # settings.json's name of the grid's trainable
 # Settings a resumed experiment must keep: they define the search (resources, retries and paths may change).
 RESUME_FIXED = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "min_epochs", "brackets", "seed",
                 "train_size", "val_size", "test_size", "space_values", "time_budget_s")  # fmt: skip
@@ -321,8 +322,10 @@ def _check_experiment_dir(settings: ExperimentSettings, trainable: TrialFunction
             f"{experiment_dir} already holds an experiment. Fix: add --resume to continue it, or give "
             "another --name (nothing was changed)."
         )
+    local = storage.local_copy(experiment_dir)  # a URI's mirror drops files the URI no longer holds
     if settings.resume:
-        stored = _read_stored(storage.local_copy(settings.experiment_uri))
+        _refuse_finished(settings, local)
+        stored = _read_stored(local)
         for key in PLANNED:
             if getattr(settings, key) is None:
                 setattr(settings, key, stored["settings"].get(key))
@@ -334,6 +337,25 @@ def _check_experiment_dir(settings: ExperimentSettings, trainable: TrialFunction
             )
         return stored
     return None
+
+
+def _refuse_finished(settings: ExperimentSettings, local: Path) -> None:
+    """A finished experiment (its summary.json written) is never resumed: that would retrain, read the test
+    set a second time and overwrite its summary and model."""
+    summary_path = local / SUMMARY_FILE
+    if not summary_path.exists():
+        return
+    try:
+        test = (json.loads(summary_path.read_text()).get("final_model") or {}).get("test_accuracy")
+    except (OSError, ValueError, AttributeError):
+        test = None
+    result = f" (test accuracy {test:.4f})" if isinstance(test, int | float) else ""
+    raise ExperimentError(
+        f"{settings.experiment_uri} is finished{result}: its {SUMMARY_FILE} is written, and a resume would "
+        "retrain its final model, read the test set again and overwrite its results. Nothing was changed. Fix: "
+        f"rtune report {settings.experiment_uri} to look at it, rtune train --config ... to retrain its best "
+        "config, or a new --name to search again."
+    )
 
 
 def _publish(settings: ExperimentSettings, *names: str) -> None:
@@ -401,7 +423,9 @@ def _interrupted(results: tune.ResultGrid, settings: ExperimentSettings, space: 
     if search_budget is not None and fit_time >= search_budget:
         return False
     unfinished = len(results) - results.num_terminated - results.num_errors
-    too_few = not space.is_grid and len(results) < int(settings.num_samples or 0)
+    # A grid's generator (max_concurrent) may not have made every point's trial yet when the search stopped.
+    expected = int(settings.num_samples or 0) * (space.grid_points if space.is_grid else 1)
+    too_few = len(results) < expected
     return unfinished > 0 or too_few
 
 
@@ -843,6 +867,12 @@ def _no_result_error(settings: ExperimentSettings, record: ExperimentRecord,
             f"Every trial of {settings.name} failed, so there is no best model. Errors: {errors}. "
             f"Details: the error.txt files under {settings.experiment_uri}."
         )
+    if settings.time_budget_s is None:
+        return ExperimentError(
+            f"The search {settings.name} ended before any of its {len(record.trials)} trial(s) reported a result, "
+            f"so there is no best model. Tune's state and trials.csv are in {settings.experiment_uri}. Fix: look "
+            "for an error above, then run it again under another --name."
+        )
     measured = (f"; this machine's first epoch of the space's cheapest config was predicted at "
                 f"{plan.cheapest_first_epoch_s:.0f} s from a measurement" if plan else "")  # fmt: skip
     return ExperimentError(
@@ -872,6 +902,19 @@ def load_settings(experiment_dir: str | os.PathLike) -> ExperimentSettings:
         parent, _, name = location.rstrip("/").rpartition("/")
     else:
         parent, name = str(directory.parent), directory.name
-    stored = dict(_read_stored(directory)["settings"])
+    everything = _read_stored(directory)
+    if everything.get("trainable") == CROSS_VALIDATED_TRAINABLE:
+        raise ExperimentError(
+            f"{location} is a cross-validated grid (experiments/pima_grid.py), which rtune resume cannot continue: "
+            "its trials need the table and the folds. Fix: run the same pima_grid.py command again with --resume."
+        )
+    stored = dict(everything["settings"])
     stored.update(storage=parent, name=name, resume=True)
     return ExperimentSettings(**stored)
+
+
+def experiment_state(settings: ExperimentSettings) -> str:
+    """``"new"`` (nothing to resume), ``"started"`` (Tune can resume it) or ``"finished"`` (summary.json written)."""
+    if not tune.Tuner.can_restore(settings.experiment_uri):
+        return "new"
+    return "finished" if (storage.local_copy(settings.experiment_uri) / SUMMARY_FILE).exists() else "started"

@@ -7,6 +7,7 @@ import json
 import math
 import os
 import runpy
+import shlex
 import signal
 import subprocess
 import sys
@@ -36,6 +37,8 @@ from tests.helpers import (
     assert_continued_from_checkpoint,
     reported_epochs,
     sequential_run_args,
+    start_driver,
+    wait_for,
     waits_before_reporting,
 )
 
@@ -84,17 +87,45 @@ def test_experiment_scripts_are_all_tested() -> None:
     assert sorted(p.name for p in (ROOT / "experiments").glob("*.py")) == [*SCRIPTS, "pima_grid.py"]
 
 
-def test_pima_grid_script_smoke_test(ray_local, tmp_path: Path, capsys) -> None:
-    """The cross-validated grid script end to end (on a synthetic table: CI has no copy of the Pima CSV), and
-    GridSearchCV's way of printing and tabling its results."""
+def _synthetic_table(tmp_path: Path) -> Path:
+    """A CSV of 90 rows, 8 numeric features and a 0/1 label (CI has no copy of the Pima table)."""
     rng = np.random.default_rng(0)
-    table = np.column_stack([rng.normal(size=(90, 8)), rng.integers(0, 2, 90)])
     csv = tmp_path / "table.csv"
-    np.savetxt(csv, table, delimiter=",", fmt="%.4f")
-    code, out, err = _run_in_process("pima_grid.py", ["--csv", str(csv), "--grid", "optimizer", "--smoke-test",
-                                                      "--storage", str(tmp_path)], capsys)  # fmt: skip
+    np.savetxt(csv, np.column_stack([rng.normal(size=(90, 8)), rng.integers(0, 2, 90)]), delimiter=",", fmt="%.4f")
+    return csv
+
+
+def test_pima_grid_script_interrupted_resumed_and_printed_as_gridsearchcv_does(ray_local, tmp_path: Path,
+                                                                               capsys) -> None:  # fmt: skip
+    """The cross-validated grid script end to end, on a synthetic table. Ctrl+C: exit code 130 and the grid
+    script's own resume command (``rtune resume`` cannot continue a grid, and says what can), which finishes
+    the grid without training a finished point again and prints GridSearchCV's summary and table; a
+    ``--resume`` of the finished grid shows it again and trains nothing."""
+    args = [str(ROOT / "experiments" / "pima_grid.py"), "--csv", str(_synthetic_table(tmp_path)), "--grid",
+            "optimizer", "--smoke-test", "--storage", str(tmp_path), "--max-concurrent", "1"]  # fmt: skip
+    experiment_dir = tmp_path / "pima_optimizer_grid_smoke"
+    driver = start_driver(args, tmp_path)
+    try:
+        wait_for(lambda: any(experiment_dir.glob("trial_*/result.json")), "a first grid point", driver=driver)
+        os.killpg(driver.pid, signal.SIGINT)
+        _, err = driver.communicate(timeout=HANG_TIMEOUT_S)
+    finally:
+        if driver.poll() is None:
+            os.killpg(driver.pid, signal.SIGKILL)
+    assert driver.returncode == 130, err[-2000:]
+    resume_line = next(line for line in err.splitlines() if "Resume with:" in line)
+    assert resume_line.endswith(f"python experiments/pima_grid.py {shlex.join(args[1:])} --resume"), resume_line
+    before = {trial: epochs for trial, epochs in reported_epochs(experiment_dir).items() if epochs}
+
+    capsys.readouterr()
+    assert main(["resume", str(experiment_dir)]) == 2
+    assert "run the same pima_grid.py command again with --resume" in capsys.readouterr().err
+
+    code, out, err = _run_in_process("pima_grid.py", [*args[1:], "--resume"], capsys)
     assert code == 0, err[-3000:]
-    results = pd.read_csv(tmp_path / "pima_optimizer_grid_smoke" / "cv_results.csv")
+    after = reported_epochs(experiment_dir)
+    assert all(after[trial] == epochs for trial, epochs in before.items())  # finished points not trained again
+    results = pd.read_csv(experiment_dir / "cv_results.csv")
     assert len(results) == 7 and set(results["state"]) == {"FINISHED"}
     assert "2-fold cross-validation" in out
     # GridSearchCV's table and summary: ranked by mean score, the best printed first, one line per point
@@ -106,6 +137,11 @@ def test_pima_grid_script_smoke_test(ray_local, tmp_path: Path, capsys) -> None:
         score = f"{row['mean_test_score']:.6f} ({row['std_test_score']:.6f})"
         assert f"{score} with: {{'optimizer': '{row['param_optimizer']}'}}" in out
         assert row["mean_test_score"] == pytest.approx((row["split0_test_score"] + row["split1_test_score"]) / 2)
+
+    code, out, err = _run_in_process("pima_grid.py", [*args[1:], "--resume"], capsys)
+    assert code == 0, err[-3000:]
+    assert "pima_optimizer: finished before" in out and f"Best: {best['mean_test_score']:.6f}" in out
+    assert reported_epochs(experiment_dir) == after  # nothing trained again
 
 
 # Flags typed with --smoke-test win over its small values: one script checks it.

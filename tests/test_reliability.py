@@ -80,6 +80,16 @@ def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_completes(ray
         # registering the trial as ended, and the resumed trial then trains it again from its checkpoint.
         assert_continued_from_checkpoint(trial, epochs, 4)
 
+    # Finished now: another resume is refused (it would retrain, test again and overwrite), nothing touched.
+    summary = (experiment_dir / "summary.json").read_bytes()
+    results = {path: path.read_bytes() for path in experiment_dir.glob("trial_*/result.json")}
+    capsys.readouterr()
+    assert main(["resume", str(experiment_dir)]) == 2
+    err = capsys.readouterr().err
+    assert f"{experiment_dir} is finished" in err and "Nothing was changed" in err and "rtune report" in err
+    assert (experiment_dir / "summary.json").read_bytes() == summary
+    assert {path: path.read_bytes() for path in experiment_dir.glob("trial_*/result.json")} == results
+
 
 def _ray_actor_pids() -> list[int]:
     """The trial actors of this process's Ray (children of its raylet): other Ray instances on the machine,
