@@ -72,7 +72,10 @@ def cross_validate(config: dict[str, Any], data: TabularData, *, folds: int, see
         keras.backend.clear_session()
         keras.utils.set_random_seed(seed + i)
         model = build_model(config, fold.input_shape, fold.num_classes)
-        fit_epochs(model, config, fold, start_epoch=0, end_epoch=epochs, validate=False)  # scored once, below
+        # Every training row, as GridSearchCV fits them: the fold's rows are in file order (StratifiedKFold's
+        # indices are sorted), so a whole-batch cut would always leave out the file's last rows.
+        fit_epochs(model, config, fold, start_epoch=0, end_epoch=epochs, validate=False,  # scored once, below
+                   whole_batches_only=False)  # fmt: skip
         _, accuracy = evaluate(model, fold.x_val, fold.y_val, int(cfg.get(config, "batch_size")))
         scores.append(accuracy)
     return {

@@ -9,7 +9,9 @@ a last partial batch would be a second shape, and on XLA (JAX, TensorFlow on GPU
 that cost about as much as the first (measured on an H100, see docs/benchmarks.md). Hence:
 
 * training uses the first ``n - n % batch_size`` examples of the (randomly ordered) train split: at most
-  ``batch_size - 1`` examples left out, the same ones every epoch;
+  ``batch_size - 1`` examples left out, the same ones every epoch (a cross-validation fit passes
+  ``whole_batches_only=False`` and uses every row, as GridSearchCV does: its folds are small, in file order,
+  and compile once either way on the CPU);
 * validation and test are evaluated in batches of :func:`eval_batch_size`, a divisor of their size, so
   every example counts and no batch is partial.
 """
@@ -107,6 +109,7 @@ def fit_epochs(
     on_epoch: EpochCallback | None = None,
     validate: bool = True,
     schedule_epochs: int | None = None,
+    whole_batches_only: bool = True,
 ) -> list[dict[str, float]]:
     """Train epochs ``start_epoch + 1 .. end_epoch`` on the train split, validating on the val split after
     each epoch (unless ``validate`` is False: a cross-validation fit is scored once, at its end).
@@ -114,7 +117,8 @@ def fit_epochs(
     ``lr_schedule: cosine`` decays the learning rate per epoch over ``schedule_epochs`` (default
     ``end_epoch``): a trial and the retraining of its config pass the experiment's maximum epochs, so a
     trial stopped early and its retraining follow the same rates. The rate depends only on the epoch, so a
-    run resumed from a checkpoint continues the schedule.
+    run resumed from a checkpoint continues the schedule. ``whole_batches_only`` leaves out the train split's
+    last ``n % batch_size`` examples (see the module docstring); False trains on all of them.
 
     Returns the per-epoch metrics (loss, accuracy, val_loss, val_accuracy, epoch, epoch_time_s).
 
@@ -127,7 +131,7 @@ def fit_epochs(
         callbacks.append(_CosineSchedule(cfg.learning_rate(config), schedule_epochs or end_epoch))
     hook = _EpochHook(on_epoch, config)
     batch_size = int(cfg.get(config, "batch_size"))
-    used = whole_batches(len(data.x_train), batch_size)
+    used = whole_batches(len(data.x_train), batch_size) if whole_batches_only else len(data.x_train)
     # When validating, one fit call per epoch, not one for all: under TensorFlow, a single fit stalls at the
     # first batch of every epoch that follows a validation pass (12 s of a 31-s epoch for hyperas_best_cnn on
     # one core, docs/benchmarks.md); a fresh fit per epoch does not, and reuses the compiled steps. Without

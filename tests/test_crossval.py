@@ -68,6 +68,17 @@ def test_cross_validation_reports_the_mean_and_spread_of_the_folds(table: Path) 
     assert cross_validate(CONFIG, data, folds=3, seed=7, standardize=True) == result  # seeded: repeatable
 
 
+def test_every_training_row_is_fitted_the_last_ones_of_the_file_too() -> None:
+    """A class that only the file's last rows have: a fit that cut whole batches (the first 16 of a fold's 30
+    training rows, in file order) would never see it, though it is 14 of the 30 held-out rows."""
+    rng = np.random.default_rng(0)
+    y = np.array([0, 1] * 16 + [2] * 28)
+    x = (np.eye(3)[y] * 4 + rng.normal(scale=0.3, size=(60, 3))).astype(np.float32)
+    data = TabularData(x, y, ("a", "b", "c"), "y", ("zero", "one", "two"))
+    result = cross_validate({**CONFIG, "epochs": 40}, data, folds=2, seed=7, standardize=False)
+    assert result["val_accuracy"] > 0.9, result
+
+
 def test_more_folds_than_the_rarest_class_is_refused() -> None:
     data = TabularData(np.zeros((10, 2), np.float32), np.array([0] * 8 + [1] * 2), ("a", "b"), "y", ("no", "yes"))
     with pytest.raises(DataError, match=r"--folds 3 is more than the 2 rows of class 'yes'.*Fix: --folds 2 or fewer"):
