@@ -68,7 +68,7 @@ def load_csv(path: str | os.PathLike, label: str | int | None = None) -> Tabular
         rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
     if not rows:
         raise DataError(f"{path} is empty. Fix: a CSV with one row per example and a label column.")
-    header = None if all(_is_number(cell) for cell in rows[0]) else [cell.strip() for cell in rows[0]]
+    header = [cell.strip() for cell in rows[0]] if _has_header(rows, label) else None
     body = rows[1:] if header else rows
     width = len(rows[0])
     names = header or [f"column_{i}" for i in range(width)]
@@ -101,6 +101,17 @@ def load_csv(path: str | os.PathLike, label: str | int | None = None) -> Tabular
     index = {name: i for i, name in enumerate(classes)}
     y = np.array([index[v] for v in labels], dtype=np.int64)
     return TabularData(x, y, tuple(names[i] for i in features), names[label_index], tuple(classes))
+
+
+def _has_header(rows: list[list[str]], label: str | int | None) -> bool:
+    """Whether the first row names the columns: ``label`` is a column name, or a cell of the first row is
+    text in a column whose other cells are all numbers. A text cell in a text column (labels such as
+    ``tested_positive``) says nothing, so a headerless table with text labels keeps its first row."""
+    if isinstance(label, str) and not label.lstrip("-").isdigit():
+        return True
+    first, rest = rows[0], rows[1:]
+    return any(not _is_number(cell) and rest and all(_is_number(row[i]) for row in rest if i < len(row))
+               for i, cell in enumerate(first))  # fmt: skip
 
 
 def _label_index(label: str | int | None, names: list[str], path: Path) -> int:

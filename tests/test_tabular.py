@@ -12,9 +12,10 @@ from rtune_fashion.tabular import PIMA_SHA256, load_csv, pima_csv, sha256
 from tests.helpers import ROOT
 
 PIMA = ROOT.parent / "shared" / "data" / "pima-indians-diabetes.csv"
-pytestmark = pytest.mark.skipif(not PIMA.exists(), reason="the Pima CSV of ../shared/data is not here")
+needs_pima = pytest.mark.skipif(not PIMA.exists(), reason="the Pima CSV of ../shared/data is not here")
 
 
+@needs_pima
 def test_pima_table_reads_as_the_article_describes() -> None:
     data = load_csv(PIMA)
     assert data.x.shape == (768, 8) and data.x.dtype == np.float32
@@ -30,6 +31,14 @@ def test_header_and_named_label_column(tmp_path: Path) -> None:
     assert data.feature_names == ("a", "b") and data.label_name == "kind"
     assert data.class_names == ("no", "yes") and data.y.tolist() == [1, 0, 1]
     assert load_csv(path, label="0").label_name == "kind"
+
+
+def test_a_headerless_table_with_text_labels_keeps_its_first_row(tmp_path: Path) -> None:
+    path = tmp_path / "t.csv"
+    path.write_text("6,148,tested_positive\n1,85,tested_negative\n8,183,tested_positive\n")
+    data = load_csv(path)
+    assert len(data.y) == 3 and data.x[0].tolist() == [6, 148] and data.label_name == "column_2"
+    assert data.class_names == ("tested_negative", "tested_positive") and data.y.tolist() == [1, 0, 1]
 
 
 @pytest.mark.parametrize(("text", "label", "message"), [
@@ -53,6 +62,7 @@ def test_missing_file_is_refused(tmp_path: Path) -> None:
         load_csv(tmp_path / "nope.csv")
 
 
+@needs_pima
 def test_download_is_kept_only_when_its_checksum_matches(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     corrupted = tmp_path / "corrupted.csv"
