@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from rtune_fashion.errors import DataError
-from rtune_fashion.files import download_verified
+from rtune_fashion.files import download_verified, keras_home
 
 CLASS_NAMES: tuple[str, ...] = (
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
@@ -35,7 +35,12 @@ CLASS_NAMES: tuple[str, ...] = (
 VALIDATION_FRACTION = 0.2
 SPLIT_SEED = 12345
 
-KERAS_CACHE_DIR = Path("~/.keras/datasets/fashion-mnist").expanduser()
+
+
+def keras_cache_dir() -> Path:
+    """Fashion-MNIST's folder in Keras' cache (``$KERAS_HOME/datasets``, default ``~/.keras/datasets``)."""
+    return keras_home() / "datasets" / "fashion-mnist"
+
 DEBIAN_DIR = Path("/usr/share/datasets/fashion-mnist")
 DOWNLOAD_URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 DATA_DIR_ENV = "RTUNE_DATA_DIR"
@@ -203,12 +208,12 @@ def find_data_dir(data_dir: str | os.PathLike | None = None, *, download: bool =
                 f"Fix: copy the missing files there, or point {source} elsewhere."
             )
         return directory
-    for directory in (KERAS_CACHE_DIR, DEBIAN_DIR):
+    for directory in (keras_cache_dir(), DEBIAN_DIR):
         if _complete_dir(directory):
             return directory
     if not download:
-        raise DataError(f"Fashion-MNIST was not found in {KERAS_CACHE_DIR} or {DEBIAN_DIR}. {_FIX}")
-    return download_dataset(KERAS_CACHE_DIR)
+        raise DataError(f"Fashion-MNIST was not found in {keras_cache_dir()} or {DEBIAN_DIR}. {_FIX}")
+    return download_dataset(keras_cache_dir())
 
 
 def download_dataset(target: Path, base_url: str | None = None) -> Path:
@@ -259,10 +264,17 @@ def train_test_split(*arrays: np.ndarray, **options) -> list[np.ndarray]:
 
 
 def stratified_subset(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` examples of (x, y) with the class proportions kept; all of them when n >= len(y)."""
+    """``n`` examples of (x, y) with the class proportions kept; all of them when n >= len(y). When fewer
+    examples are left out than there are classes (which a stratified split cannot do), a seeded random
+    ``n`` of them: leaving out so few cannot change a class's share by more than those few. (Sizes below
+    the number of classes are refused by :func:`load_fashion_mnist`.)
+    """
     if n >= len(y):
         return x, y
-    keep, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
+    if len(y) - n < len(np.unique(y)):
+        keep = np.random.default_rng(seed).choice(len(y), size=n, replace=False)
+    else:
+        keep, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
     keep = np.sort(keep)
     return x[keep], y[keep]
 

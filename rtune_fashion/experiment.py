@@ -209,6 +209,11 @@ class ExperimentSettings:
             raise ExperimentError(f"--time-budget must be a positive number of seconds, got {self.time_budget_s!r}.")
         if self.max_failures < -1:
             raise ExperimentError(f"--max-failures must be -1 (retry forever) or more, got {self.max_failures}.")
+        name = str(self.name)
+        if not name.strip() or name in (".", "..") or "/" in name or "\\" in name:
+            raise ExperimentError(f"--name {name!r} must be one folder name (the experiment's folder under "
+                                  "--storage), without / or \\. Fix: --name my_search, and --storage for the "
+                                  "folder above it.")  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------------

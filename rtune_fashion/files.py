@@ -13,6 +13,11 @@ from pathlib import Path
 from rtune_fashion.errors import DataError
 
 
+def keras_home() -> Path:
+    """Keras' own folder, as Keras finds it: ``KERAS_HOME``, else ``~/.keras`` (its datasets cache and keras.json)."""
+    return Path(os.environ.get("KERAS_HOME") or "~/.keras").expanduser()
+
+
 def write_atomic(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same directory, then rename it.
 

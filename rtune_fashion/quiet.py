@@ -28,7 +28,8 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
+
+from rtune_fashion.files import keras_home
 
 SHOW_LOGS_VARIABLE = "RTUNE_SHOW_BACKEND_LOGS"
 LEAN_WORKERS_VARIABLE = "RTUNE_LEAN_WORKERS"
@@ -64,7 +65,7 @@ def configured_backend() -> str | None:
     ``KERAS_HOME`` (default ``~/.keras``), else TensorFlow; None when that file cannot be read."""
     if os.environ.get("KERAS_BACKEND"):
         return os.environ["KERAS_BACKEND"]
-    config = Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras") / "keras.json"
+    config = keras_home() / "keras.json"
     try:
         return str(json.loads(config.read_text()).get("backend", "tensorflow")) if config.exists() else "tensorflow"
     except (OSError, ValueError, AttributeError):

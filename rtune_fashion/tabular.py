@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from rtune_fashion.errors import DataError
-from rtune_fashion.files import download_verified
+from rtune_fashion.files import download_verified, keras_home
 
 PIMA_FILE = "pima-indians-diabetes.csv"
 PIMA_URL = "https://raw.githubusercontent.com/jbrownlee/Datasets/master/pima-indians-diabetes.data.csv"
@@ -145,7 +145,7 @@ def pima_csv(path: str | os.PathLike | None = None, *, download: bool = True) ->
     """
     if path is not None:
         return Path(path).expanduser()
-    cached = Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / "datasets" / PIMA_FILE
+    cached = keras_home() / "datasets" / PIMA_FILE
     if cached.is_file() and sha256(cached) == PIMA_SHA256:
         return cached
     if not download:

@@ -47,6 +47,9 @@ def _fails(capsys, argv: list[str], message: str) -> str:
         (["--ensemble", "0"], "argument --ensemble: must be a positive integer, got '0'"),
         (["--min-epochs", "5", "--max-epochs", "4"], "--min-epochs 5 is more than --max-epochs 4: no trial could be "
                                                      "stopped early. Fix: a --min-epochs of at most --max-epochs"),
+        (["--name", "a/b"], "--name 'a/b' must be one folder name (the experiment's folder under --storage), "
+                            "without / or \\. Fix: --name my_search"),
+        (["--name", ".."], "--name '..' must be one folder name"),
     ],
 )
 def test_bad_run_flags(capsys, tmp_path: Path, flags: list[str], message: str) -> None:

@@ -127,9 +127,12 @@ def test_environment_variable_is_used_and_named(monkeypatch, copy_dir: Path, tmp
 
 def test_keras_cache_comes_before_debian(monkeypatch, copy_dir: Path, tmp_path: Path) -> None:
     monkeypatch.delenv("RTUNE_DATA_DIR", raising=False)
-    monkeypatch.setattr(data_module, "KERAS_CACHE_DIR", copy_dir)
-    assert find_data_dir() == copy_dir
-    monkeypatch.setattr(data_module, "KERAS_CACHE_DIR", tmp_path / "empty-cache")
+    home = tmp_path / "keras-home"
+    (home / "datasets").mkdir(parents=True)
+    (home / "datasets" / "fashion-mnist").symlink_to(copy_dir)
+    monkeypatch.setenv("KERAS_HOME", str(home))  # where Keras itself keeps its cache
+    assert find_data_dir() == home / "datasets" / "fashion-mnist"
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "empty-home"))
     monkeypatch.setattr(data_module, "DEBIAN_DIR", tmp_path / "no-debian")
     with pytest.raises(DataError, match="was not found"):
         find_data_dir(download=False)
@@ -191,6 +194,14 @@ def test_split_and_subset_are_deterministic(source_dir: Path) -> None:
     # stratified: the classes (not exactly balanced in the 48,000 training images) stay within one of 50
     assert all(abs(count - 50) <= 1 for count in np.bincount(first.y_train))
     assert np.bincount(first.y_test).tolist() == [10] * 10  # the test file is exactly balanced
+
+
+def test_a_subset_that_leaves_out_fewer_examples_than_classes(source_dir: Path) -> None:
+    """47,995 of 48,000: a stratified split cannot leave out 5 examples of 10 classes (it raised a traceback)."""
+    data = load_fashion_mnist(source_dir, subset={"train": 47995, "test": 9999})
+    assert data.sizes() == {"train": 47995, "val": 12000, "test": 9999}
+    left_out = np.bincount(load_fashion_mnist(source_dir).y_train) - np.bincount(data.y_train, minlength=10)
+    assert left_out.min() >= 0 and left_out.sum() == 5  # every class kept, but for 5 examples in all
 
 
 def test_invalid_subset_is_refused(source_dir: Path) -> None:
