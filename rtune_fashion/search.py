@@ -18,12 +18,13 @@ from ray.tune.search import SearchAlgorithm, Searcher
 from ray.tune.search.basic_variant import BasicVariantGenerator
 
 from rtune_fashion.errors import SearcherError
+from rtune_fashion.results import METRIC as METRIC  # the one definition, re-exported beside MODE
 from rtune_fashion.spaces import SearchSpace
 
 SEARCHERS = ("hyperopt", "optuna", "bohb", "random", "grid")
 SCHEDULERS = ("asha", "fifo", "bohb")
 MODEL_BASED = ("hyperopt", "optuna", "bohb")
-METRIC, MODE = "val_accuracy", "max"
+MODE = "max"  # of METRIC (rtune_fashion.results), which every trial reports each epoch
 TIME_ATTR = "training_iteration"  # one iteration = one epoch
 
 

@@ -453,7 +453,6 @@ def table_data_path(result: dict[str, Any], mode: Mode, command: str) -> str:
 
 
 def bench_gpu(mode: Mode, args: argparse.Namespace, data: Dataset) -> dict[str, Any]:
-    from rtune_fashion import experiment
     from rtune_fashion.spaces import SearchSpace, register_space
 
     config = cfg.validate({"model": "cnn", **_gpu_config()})
@@ -465,7 +464,8 @@ def bench_gpu(mode: Mode, args: argparse.Namespace, data: Dataset) -> dict[str, 
     plan = [(1, "cold", "shared"), (1, "warm", "shared"), (2, "warm", "shared"), (4, "warm", "shared"),
             (8, "warm", "shared"), (8, "cold", "fresh")]  # fmt: skip
     for packed, cache, cache_name in plan:
-        experiment.WORKER_RUNTIME_ENV["env_vars"]["RTUNE_CACHE_DIR"] = str(storage / f"cache_{cache_name}")
+        # Each run starts its own local Ray, whose workers inherit this process's environment.
+        os.environ["RTUNE_CACHE_DIR"] = str(storage / f"cache_{cache_name}")
         wall, directory = run_tune(data, storage, f"gpu_{packed}_{cache}", space="bench_gpu_cnn", searcher="random",
                                    scheduler="fifo", num_samples=packed, max_epochs=mode.gpu_epochs, seed=args.seed,
                                    cpus_per_trial=args.gpu_cpus_per_trial, gpus_per_trial=1 / packed)  # fmt: skip
