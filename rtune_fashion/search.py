@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandForBOHB, TrialScheduler
-from ray.tune.search import SearchAlgorithm, Searcher
+from ray.tune.search import SearchAlgorithm, Searcher, sample
 from ray.tune.search.basic_variant import BasicVariantGenerator
+from ray.tune.search.bohb import TuneBOHB
 
 from rtune_fashion.errors import SearcherError
 from rtune_fashion.results import METRIC as METRIC  # the one definition, re-exported beside MODE
-from rtune_fashion.spaces import SearchSpace
+from rtune_fashion.spaces import SearchSpace, integer_values
 
 SEARCHERS = ("hyperopt", "optuna", "bohb", "random", "grid")
 SCHEDULERS = ("asha", "fifo", "bohb")
@@ -179,6 +181,24 @@ def _asha(max_epochs: int, min_epochs: int, brackets: int | None) -> ASHASchedul
                          reduction_factor=3, brackets=brackets or 1)  # fmt: skip
 
 
+class ExactBOHB(TuneBOHB):
+    """``TuneBOHB`` that samples exactly the values each integer domain has: Ray's conversion drops a
+    ``qrandint``'s step and its inclusive upper end (``qrandint(50, 350, 50)`` gave 173, never 350), so
+    quantized integers become categorical hyperparameters of their values (hpbandster's BOHB refuses
+    ordinals; an index would not match the values of ``points_to_evaluate``)."""
+
+    @staticmethod
+    def convert_search_space(spec: dict) -> Any:
+        import ConfigSpace
+
+        quantized = {key: domain for key, domain in spec.items() if isinstance(domain, sample.Integer)
+                     and isinstance(domain.get_sampler(), sample.Quantized)}  # fmt: skip
+        space = TuneBOHB.convert_search_space({k: v for k, v in spec.items() if k not in quantized})
+        for key, domain in quantized.items():
+            space.add(ConfigSpace.CategoricalHyperparameter(key, choices=integer_values(domain)))
+        return space
+
+
 def make_search(
     searcher: str,
     scheduler: str | None,
@@ -213,9 +233,7 @@ def make_search(
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         search_alg = OptunaSearch(points_to_evaluate=points, sampler=optuna.samplers.TPESampler(seed=seed))
     elif searcher == "bohb":
-        from ray.tune.search.bohb import TuneBOHB
-
-        search_alg = TuneBOHB(points_to_evaluate=points, seed=seed)
+        search_alg = ExactBOHB(points_to_evaluate=points, seed=seed)
     else:  # random and grid: Tune's own generator (grid points are expanded, other domains sampled)
         search_alg = BasicVariantGenerator(points_to_evaluate=points, random_state=seed,
                                            max_concurrent=max_concurrent or 0)  # fmt: skip

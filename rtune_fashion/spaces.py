@@ -30,6 +30,16 @@ from rtune_fashion.models import FASHION_INPUT_SHAPE, cnn_feature_maps
 _MAX_SHAPE_COMBINATIONS = 20_000
 
 
+def integer_values(domain: sample.Integer) -> list[int]:
+    """Every value Ray draws from an integer domain: ``randint``'s ``[lower, upper)``, and for ``qrandint``
+    the multiples of q in ``[lower, upper]`` (its upper end is inclusive)."""
+    sampler = domain.get_sampler()
+    if isinstance(sampler, sample.Quantized):
+        q = int(sampler.q)
+        return list(range(-(-int(domain.lower) // q) * q, int(domain.upper) + 1, q))
+    return list(range(int(domain.lower), int(domain.upper)))
+
+
 @dataclass(frozen=True)
 class SearchSpace:
     """A named search space: the Ray Tune param space, where it comes from, and what it is for."""
@@ -55,11 +65,7 @@ class SearchSpace:
         if isinstance(domain, sample.Categorical):
             return list(domain.categories)
         if isinstance(domain, sample.Integer):
-            sampler = domain.get_sampler()
-            if isinstance(sampler, sample.Quantized):  # multiples of q in [lower, upper], as Ray draws them
-                q = int(sampler.q)
-                return list(range(-(-int(domain.lower) // q) * q, int(domain.upper) + 1, q))
-            return list(range(int(domain.lower), int(domain.upper)))
+            return integer_values(domain)
         if isinstance(domain, sample.Domain):
             raise SearchSpaceError(f"Key {key!r} of space {self.name!r} is continuous; it has no list of values.")
         return [domain]

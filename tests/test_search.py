@@ -180,3 +180,17 @@ def test_min_epochs_is_ashas_grace_period_and_bohbs_first_rung() -> None:
     assert bohb._eta == 4 and bohb_first_rung(12, bohb._eta) == 3  # the main job's: brackets start at 3 and 12
     asha = make_search("optuna", None, get_space("cnn_wide"), max_epochs=9, seed=0, min_epochs=3).scheduler
     assert [bracket._rungs[-1][0] for bracket in asha._brackets] == [3]  # its first milestone
+
+
+@pytest.mark.parametrize("searcher", ["hyperopt", "optuna", "bohb"])
+def test_every_value_a_searcher_suggests_is_one_the_space_has(searcher: str) -> None:
+    """qrandint(50, 350, 50) is 50, 100, ..., 350 for every searcher (BOHB's Ray conversion gave 173, never 350);
+    randint(1, 4) is 1, 2 or 3."""
+    space = get_space("mlp_kerastuner")
+    plan = make_search(searcher, None, space, max_epochs=4, seed=1)
+    plan.search_alg.set_search_properties(METRIC, MODE, space.params)
+    suggestions = [cfg.normalize(plan.search_alg.suggest(f"trial{i}")) for i in range(40)]
+    for key in ("num_layers", "units_1", "units_2", "units_3"):
+        drawn = {suggestion[key] for suggestion in suggestions}
+        assert drawn <= set(space.values_of(key)), (key, sorted(drawn))
+    assert 350 in {s[key] for s in suggestions for key in ("units_1", "units_2", "units_3")}  # the upper end too
