@@ -63,6 +63,9 @@ FINAL_MODEL_CHOICES = ("auto", "retrain", "checkpoint")
 # A budgeted final model averages up to this many trainings: on 12,000 images, 6 epochs, three seeds of one
 # CNN scored val 0.8827 / 0.8785 / 0.8838 alone, 0.8911 as two and 0.8923 as three (docs/MEASURED.md).
 MAX_ENSEMBLE = 3
+# When the final model is the best trial's checkpoint, this many of the next trials' checkpoints are tried as
+# ensemble members (each costs a prediction of the validation split).
+CHECKPOINT_CANDIDATES = 4
 SMOKE_SUBSET = {"train": 600, "val": 300, "test": 300}
 SMOKE_MAX_EPOCHS = 2
 SMOKE_MAX_SAMPLES = 2
@@ -769,14 +772,26 @@ def _final_model(settings: ExperimentSettings, ranked: list[dict[str, Any]], dat
             epochs = "" if len(set(outcome["member_epochs"])) == 1 else f", epochs {outcome['member_epochs']}"
             why += f"; an ensemble of {outcome['members']} trainings (seeds {outcome['member_seeds']}{epochs}){fit}"
     else:
-        checkpoint = next((r.checkpoint for r in results if r.metrics.get("trial_id") == trial["trial_id"]), None)
-        if checkpoint is None:
+        checkpoints = {r.metrics.get("trial_id"): r.checkpoint for r in results if r.checkpoint is not None}
+        if trial["trial_id"] not in checkpoints:
             raise ExperimentError(
                 f"The best trial {trial['trial_id']} has no checkpoint to make the final model from. Fix: "
                 "--final-model retrain."
             )
+        # Chosen for lack of time (auto): the next trials' checkpoints may join it, trained already, each only
+        # if it raises the validation accuracy. Asked for (--final-model checkpoint): that one model.
+        members = 1 if settings.final_model == "checkpoint" else settings.ensemble or MAX_ENSEMBLE
+        others = [t["trial_id"] for t in ranked if t is not trial and t["trial_id"] in checkpoints]
+        candidates = [checkpoints[trial["trial_id"]]] + [checkpoints[t] for t in others[:CHECKPOINT_CANDIDATES]]
         batch_size = int(cfg.get(trial["raw_config"], "batch_size"))
-        outcome = _run_final_step(settings, in_driver, _evaluate_checkpoint, checkpoint, data, batch_size)
+        final_deadline = math.inf if deadline is None else deadline - budget.FINAL_MARGIN_S
+        outcome = _run_final_step(settings, in_driver, _evaluate_checkpoints, candidates, data, batch_size, members,
+                                  final_deadline)  # fmt: skip
+        joined = [others[i - 1] for i in outcome.pop("member_index")[1:]]
+        if joined:
+            outcome["member_trial_ids"] = [trial["trial_id"], *joined]
+            why += (f"; averaged with the checkpoints of trial(s) {', '.join(joined)}, each of which raised the "
+                    "validation accuracy")  # fmt: skip
         outcome["train_accuracy"] = trial["last_accuracy"]
         outcome["train_size"] = search_train  # the trial's own training set
     write_atomic(settings.experiment_dir / BEST_MODEL_FILE, outcome.pop("model_bytes"))
@@ -793,19 +808,26 @@ def _model_bytes(model: Any) -> bytes:
         return (Path(directory) / BEST_MODEL_FILE).read_bytes()
 
 
-def _evaluate_checkpoint(checkpoint: tune.Checkpoint, data: Dataset, batch_size: int, cpus: float,
-                         gpus: float) -> dict[str, Any]:  # fmt: skip
-    """The checkpoint's model evaluated once on val and test; its metrics and the saved model's bytes."""
+def _evaluate_checkpoints(checkpoints: list[tune.Checkpoint], data: Dataset, batch_size: int, members: int,
+                          deadline: float, cpus: float, gpus: float) -> dict[str, Any]:  # fmt: skip
+    """The first checkpoint's model (the best trial's), joined by the others' (the next trials', best first)
+    that raise its validation accuracy, up to ``members`` (:func:`rtune_fashion.retrain.ensemble_of_trained`),
+    evaluated once on val and test; the metrics and the saved model's bytes."""
+    import functools
+
     from rtune_fashion import devices
+    from rtune_fashion.retrain import ensemble_of_trained
     from rtune_fashion.trainable import load_checkpoint
-    from rtune_fashion.training import evaluate
+
+    def model_of(checkpoint: tune.Checkpoint) -> Any:
+        return load_checkpoint(checkpoint)[0]
 
     devices.configure(cpus, gpus)
-    model, state = load_checkpoint(checkpoint)
-    _, val_accuracy = evaluate(model, data.x_val, data.y_val, batch_size)
-    _, test_accuracy = evaluate(model, data.x_test, data.y_test, batch_size)  # the one look at the test set
-    return {"epochs": int(state["epoch"]), "val_accuracy": val_accuracy, "test_accuracy": test_accuracy,
-            "model_bytes": _model_bytes(model)}  # fmt: skip
+    model, state = load_checkpoint(checkpoints[0])
+    loaders = [functools.partial(model_of, checkpoint) for checkpoint in checkpoints[1:]]
+    final, outcome = ensemble_of_trained(model, loaders, data, batch_size=batch_size, max_members=members,
+                                         deadline=deadline)  # fmt: skip
+    return {"epochs": int(state["epoch"]), **outcome, "model_bytes": _model_bytes(final)}
 
 
 def _summarise(

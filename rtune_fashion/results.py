@@ -242,7 +242,7 @@ def final_model_line(final: dict[str, Any], best_trial_id: str | None = None) ->
     images = f" on {final['train_size']} images" if final.get("train_size") else ""
     if best_trial_id and final.get("trial_id") not in (None, best_trial_id):
         images += f" (trial {final['trial_id']}'s config, not the best trial's: it could be retrained on all the data)"
-    if final.get("members", 1) > 1:
+    if final.get("members", 1) > 1 and final.get("member_seeds"):
         epochs = final.get("member_epochs") or []
         shorter = f", for {epochs} epochs" if len(set(epochs)) > 1 else ""
         images += f", {final['members']} times (an ensemble of seeds {final['member_seeds']}{shorter})"

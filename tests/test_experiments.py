@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -29,6 +30,7 @@ from rtune_fashion.errors import ExperimentError
 from rtune_fashion.experiment import ExperimentSettings, _planned_trainings, run_experiment
 from rtune_fashion.results import load_experiment
 from rtune_fashion.spaces import SearchSpace, get_space, register_space
+from rtune_fashion.trainable import train_trial
 from tests.conftest import RAY_CPUS
 from tests.helpers import (
     ENV,
@@ -304,3 +306,35 @@ def test_killed_search_resumes_without_repeating_work(ray_local, tmp_path: Path,
             assert sorted(set(epochs)) == [1, 2, 3] and len(epochs) - len(set(epochs)) <= 1, (trial, epochs)
     finished_before = [t for t, e in before.items() if e[-1:] == [3]]
     assert finished_before and all(after[t] == before[t] for t in finished_before)  # finished trials untouched
+
+
+def test_a_final_model_of_checkpoints_takes_the_next_trials_that_raise_its_val_accuracy(ray_local, tmp_path) -> None:
+    """When the best config's retraining does not fit in the time left (here: trials recorded as 11 days long),
+    the final model is the best trial's checkpoint, joined by the next trials' checkpoints that raise its
+    validation accuracy; saved as it was tested. ``--final-model checkpoint`` keeps the one checkpoint."""
+    from rtune_fashion.experiment import _final_model, _trial_summary
+
+    settings = ExperimentSettings(space="mlp_hyperas", searcher="random", num_samples=4, max_epochs=2,
+                                  storage=str(tmp_path), retrain=False, time_budget_s=None)  # fmt: skip
+    data = load_fashion_mnist(subset={"train": 2000, "val": 500, "test": 300})
+    run_experiment(settings, echo=lambda _: None, data=data)
+    results = tune.Tuner.restore(settings.experiment_uri, train_trial).get_results()
+    ranked = [{**_trial_summary(t), "trial_time_s": 1e6} for t in load_experiment(settings.experiment_dir).ranked()]
+
+    final = _final_model(dataclasses.replace(settings, final_model="auto"), ranked, data, results,
+                         time.time() + 600, in_driver=True)  # fmt: skip
+    assert final["source"] == "checkpoint" and final["trial_id"] == ranked[0]["trial_id"]
+    assert final["why"].startswith("retraining would take about 1000000 s")
+    members = final.get("member_trial_ids", [ranked[0]["trial_id"]])
+    assert final["members"] == len(members) <= 3 and members[0] == ranked[0]["trial_id"]
+    assert set(members) <= {t["trial_id"] for t in ranked}
+    assert final["val_accuracy"] >= final["member_val_accuracy"][0]  # a member joins only to raise it ...
+    assert min(final["member_val_accuracy"]) >= final["member_val_accuracy"][0] - 0.02  # ... and only a close one
+    if final["members"] > 1:
+        assert f"averaged with the checkpoints of trial(s) {', '.join(members[1:])}" in final["why"]
+    saved = keras.models.load_model(settings.experiment_dir / "best_model.keras")
+    assert saved.evaluate(data.x_test, data.y_test, verbose=0)[1] == pytest.approx(final["test_accuracy"])
+
+    asked = _final_model(dataclasses.replace(settings, final_model="checkpoint"), ranked, data, results,
+                         time.time() + 600, in_driver=True)  # fmt: skip
+    assert asked["members"] == 1 and "member_trial_ids" not in asked and asked["why"] == "--final-model checkpoint"

@@ -167,3 +167,36 @@ def test_the_final_step_retrains_the_close_trial_s_config_for_its_epochs_and_say
     assert final["why"].startswith("the best trial best (val 0.9000) could be retrained not at all")
     assert lines[0].startswith("Final model: trial close's config retrained on 64 images for 2 epochs (the best")
     assert (settings.experiment_dir / "best_model.keras").stat().st_size > 0
+
+
+def test_trained_models_join_the_best_only_when_they_raise_its_val_accuracy(small_data) -> None:
+    """The final model from checkpoints: the next trials' models join the best one's in rank order, each only if
+    the ensemble's val accuracy rises (an untrained model never does), up to the limit; test is read once."""
+    def trained(seed: int, epochs: int) -> keras.Model:
+        keras.utils.set_random_seed(seed)
+        model = build_model({**MLP, "units": 64}, small_data.input_shape, small_data.num_classes)
+        model.fit(small_data.x_train, small_data.y_train, epochs=epochs, batch_size=32, verbose=0)
+        return model
+
+    def alone(model: keras.Model) -> float:
+        return float(np.mean(model.predict(small_data.x_val, verbose=0).argmax(1) == small_data.y_val))
+
+    best, untrained = trained(0, 8), trained(5, 0)
+    others = [trained(seed, 8) for seed in (1, 2, 3)]
+    loaded: list[int] = []
+
+    def loader(i: int, model: keras.Model):
+        return lambda: loaded.append(i) or model
+
+    candidates = [loader(1, untrained), *(loader(i, m) for i, m in enumerate(others, start=2))]
+    model, outcome = retrain.ensemble_of_trained(best, candidates, small_data, batch_size=32, max_members=3)
+    assert 1 not in outcome["member_index"] and outcome["member_index"][0] == 0
+    assert 2 <= outcome["members"] == len(outcome["member_index"]) <= 3  # here 0.763 alone, 0.807 with trial 2's
+    assert outcome["val_accuracy"] > alone(best) and outcome["member_val_accuracy"][0] == pytest.approx(alone(best))
+    assert outcome["test_accuracy"] == pytest.approx(model.evaluate(small_data.x_test, small_data.y_test,
+                                                                    verbose=0)[1])  # fmt: skip
+
+    loaded.clear()
+    _, late = retrain.ensemble_of_trained(best, candidates, small_data, batch_size=32, max_members=3,
+                                          deadline=time.time() - 1)  # fmt: skip
+    assert late["members"] == 1 and loaded == []  # past the deadline: no candidate is even loaded
