@@ -270,10 +270,9 @@ class Contender:
     """A trial the final model may retrain: its scores, epochs and measured times."""
 
     trial_id: str
-    val_accuracy: float  # its best epoch's, as the ranking uses
-    last_val_accuracy: float  # its last epoch's: what retraining for its epochs aims at
-    epochs: int
-    train_s: float  # its epochs' training on the search's subset, validation left out
+    val_accuracy: float  # its best epoch's, as the ranking uses: what retraining for ``epochs`` aims at
+    epochs: int  # the epochs a retraining trains: those of its best val accuracy
+    train_s: float  # the training of those epochs on the search's subset, validation left out
     overhead_s: float  # what the final step spends beside training (evaluating val and test, saving)
 
 
@@ -283,8 +282,8 @@ def choose_final(choice: str, ranked: list[Contender], search_train: int, full_t
 
     ``ranked`` is best first. It is the best trial, unless ``choice`` is ``auto``, its retraining fits at
     most half of the ``full_train`` images in ``time_left_s`` (or none: its checkpoint, trained on
-    ``search_train``), and another trial that ran at least as many epochs, whose last epoch is within
-    :data:`FULL_DATA_MARGIN` of the best's val accuracy, can be retrained on all of them: then the best such
+    ``search_train``), and another trial whose best epoch came no sooner and is within
+    :data:`FULL_DATA_MARGIN` of the best's val accuracy can be retrained on all of them: then the best such
     trial is (the search ranked configs on a subset, and twice the data is worth more than the margin). Its
     ``why`` names both trials.
     """
@@ -296,12 +295,12 @@ def choose_final(choice: str, ranked: list[Contender], search_train: int, full_t
     for other in ranked[1:]:
         needed = other.train_s * full_train / max(search_train, 1)
         left = time_left_s - other.overhead_s
-        close = other.last_val_accuracy >= best.val_accuracy - FULL_DATA_MARGIN and other.epochs >= best.epochs
+        close = other.val_accuracy >= best.val_accuracy - FULL_DATA_MARGIN and other.epochs >= best.epochs
         if close and needed <= left:
             short = (f"on {made.train_size} images only" if made.source == "retrained"
                      else "not at all (its checkpoint would be the final model)")  # fmt: skip
             why = (f"the best trial {best.trial_id} (val {best.val_accuracy:.4f}) could be retrained {short}; "
-                   f"trial {other.trial_id} (last val {other.last_val_accuracy:.4f}, within {FULL_DATA_MARGIN:g}) "
+                   f"trial {other.trial_id} (val {other.val_accuracy:.4f}, within {FULL_DATA_MARGIN:g}) "
                    f"trained for {other.train_s:.0f} s on {search_train} images, about {needed:.0f} s on "
                    f"{full_train}; {max(left, 0):.0f} s were left")  # fmt: skip
             return other, FinalChoice("retrained", why, full_train)

@@ -63,6 +63,11 @@ FINAL_MODEL_CHOICES = ("auto", "retrain", "checkpoint")
 # A budgeted final model averages up to this many trainings: on 12,000 images, 6 epochs, three seeds of one
 # CNN scored val 0.8827 / 0.8785 / 0.8838 alone, 0.8911 as two and 0.8923 as three (docs/MEASURED.md).
 MAX_ENSEMBLE = 3
+# How the best trial is chosen and what its final model trains (summary.json says it too).
+SELECTION = ("trials are ranked by their best epoch's val accuracy; a retrained final model trains its config for "
+             "that trial's best_epoch epochs from the trial's seed (a trial that was paused or retried was "
+             "reseeded with seed + epoch at each resume, so its retraining is not bit-identical to it); a checkpoint "
+             "final model is the trial's last epoch")  # fmt: skip
 # When the final model is the best trial's checkpoint, this many of the next trials' checkpoints are tried as
 # ensemble members (each costs a prediction of the validation split).
 CHECKPOINT_CANDIDATES = 4
@@ -723,14 +728,14 @@ def _clock(timestamp: float) -> str:
 def _final_model(settings: ExperimentSettings, ranked: list[dict[str, Any]], data: Dataset,
                  results: tune.ResultGrid, deadline: float | None, *, in_driver: bool,
                  plan: budget.Plan | None = None, echo: Callable[[str], None] = print) -> dict[str, Any]:  # fmt: skip
-    """The final model, made as ``settings.final_model`` says (:func:`budget.choose_final`): the best
-    config (of ``ranked``, the trials' summaries best first) retrained from scratch for its trial's epochs,
-    on as much of ``data``'s training split as fits in the time left (a budget's search trained on the
+    """The final model, made as ``settings.final_model`` says (:func:`budget.choose_final`): the best config (of
+    ``ranked``, the trials' summaries best first) retrained from scratch for the epochs of its trial's best val
+    accuracy, on as much of ``data``'s training split as fits in the time left (a budget's search trained on the
     plan's subset), or a config within :data:`budget.FULL_DATA_MARGIN` of it when only that one fits all the
     data; and again with the next seeds while that fits before the deadline (an ensemble of up to
-    ``settings.ensemble``, by default MAX_ENSEMBLE with a budget); or the best trial's last checkpoint (as
-    Keras Tuner's ``get_best_models``). Either is evaluated once on ``data``'s whole validation and test
-    splits; the model is saved as best_model.keras. ``trial_id`` says whose config or checkpoint it is.
+    ``settings.ensemble``, by default MAX_ENSEMBLE with a budget); or the best trial's last checkpoint (as Keras
+    Tuner's ``get_best_models``). Either is evaluated once on ``data``'s whole validation and test splits; the
+    model is saved as best_model.keras. ``trial_id`` says whose config or checkpoint it is.
 
     Raises:
         ExperimentError: the checkpoint is wanted and the best trial has none.
@@ -740,13 +745,15 @@ def _final_model(settings: ExperimentSettings, ranked: list[dict[str, Any]], dat
     share = plan.training_share() if plan else 1.0
 
     def contender(summary: dict[str, Any]) -> budget.Contender:
-        # Its epochs without their validation; beside training, the final step evaluates val and test once at
-        # the trial's own rate per image, and keeps a margin for starting it and saving the model.
-        trial_s = summary["trial_time_s"]
-        eval_per_image = trial_s * (1 - share) / max(summary["epochs"], 1) / (plan.val_size if plan else 1)
+        # Retrained for the epochs of its best val accuracy (the ranking's own score, so the winner and its
+        # retraining agree), at its measured pace without validation; beside training, the final step evaluates
+        # val and test once at the trial's own rate per image, and keeps a margin for starting it and saving.
+        trial_s, epochs = summary["trial_time_s"], max(summary["epochs"], 1)
+        eval_per_image = trial_s * (1 - share) / epochs / (plan.val_size if plan else 1)
         overhead = eval_per_image * (len(data.y_val) + len(data.y_test)) + budget.FINAL_MARGIN_S
-        return budget.Contender(summary["trial_id"], summary["val_accuracy"], summary["last_val_accuracy"],
-                                summary["epochs"], trial_s * share, overhead)  # fmt: skip
+        best_epoch = summary["best_epoch"] or epochs
+        return budget.Contender(summary["trial_id"], summary["val_accuracy"], best_epoch,
+                                trial_s * share * best_epoch / epochs, overhead)  # fmt: skip
 
     time_left = math.inf if deadline is None else deadline - time.time()
     chosen, choice = budget.choose_final(settings.final_model, [contender(t) for t in ranked], search_train,
@@ -763,8 +770,8 @@ def _final_model(settings: ExperimentSettings, ranked: list[dict[str, Any]], dat
                 "epochs when only that fits)" if members > 1 else "")  # fmt: skip
         ends = "" if deadline is None else f"; done by {_clock(deadline)}"
         echo(f"Final model: trial {trial['trial_id']}'s config retrained on {len(train.y_train)} images for "
-             f"{trial['epochs']} epochs ({why}){more}{ends}.")
-        outcome = _run_final_step(settings, in_driver, _retrain, trial["raw_config"], train, trial["epochs"], seed,
+             f"{chosen.epochs} epochs, where its val accuracy peaked ({why}){more}{ends}.")
+        outcome = _run_final_step(settings, in_driver, _retrain, trial["raw_config"], train, chosen.epochs, seed,
                                   settings.max_epochs, members, final_deadline)  # fmt: skip
         outcome["train_size"] = len(train.y_train)
         if outcome["members"] > 1:
@@ -850,6 +857,7 @@ def _summarise(
         "searcher": settings.searcher,
         "scheduler": scheduler,
         "metric": METRIC,
+        "selection": SELECTION,
         "best": best,
         "trials": {
             "total": len(record.trials),
@@ -879,6 +887,7 @@ def _trial_summary(trial: TrialRecord) -> dict[str, Any]:
         "last_val_accuracy": trial.last_val_accuracy,
         "last_accuracy": float(trial.history[-1].get("accuracy", math.nan)),
         "epochs": trial.epochs,
+        "best_epoch": trial.best_epoch,  # where its val accuracy peaked: what a retraining of its config trains
         "trial_time_s": sum(float(row.get("epoch_time_s", 0.0)) for row in trial.history),
         "config": trial.effective_config,
         "raw_config": trial.config,

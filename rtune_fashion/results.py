@@ -61,6 +61,13 @@ class TrialRecord:
         return max(values, default=math.nan)
 
     @property
+    def best_epoch(self) -> int:
+        """The first epoch that reached :attr:`best_val_accuracy` (0 before the first report)."""
+        best = self.best_val_accuracy
+        return next((int(row["epoch"]) for row in self.history if _finite(row.get(METRIC))
+                     and float(row[METRIC]) == best and "epoch" in row), 0)  # fmt: skip
+
+    @property
     def last_val_accuracy(self) -> float:
         return float(self.history[-1].get(METRIC, math.nan)) if self.history else math.nan
 

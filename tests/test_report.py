@@ -183,3 +183,12 @@ def test_report_of_a_directory_without_an_experiment_is_refused(tmp_path: Path, 
     assert "holds no Ray Tune experiment yet" in capsys.readouterr().err
     assert main(["report", str(tmp_path / "missing")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+def test_a_trials_best_epoch_is_the_first_to_reach_its_best_val_accuracy() -> None:
+    from rtune_fashion.results import TrialRecord
+
+    history = [{"epoch": e, "val_accuracy": v} for e, v in [(1, 0.80), (2, 0.86), (3, 0.86), (4, 0.84)]]
+    trial = TrialRecord("t", "FINISHED", {}, history)
+    assert (trial.best_epoch, trial.epochs, trial.best_val_accuracy) == (2, 4, 0.86)
+    assert TrialRecord("u", "PENDING", {}).best_epoch == 0

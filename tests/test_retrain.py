@@ -150,12 +150,14 @@ def test_the_final_step_retrains_the_close_trial_s_config_for_its_epochs_and_say
                        cheapest_first_epoch_s=1.0,
                        speed={"train_s_per_example": 1e-3, "eval_s_per_example": 1e-3})  # fmt: skip
 
-    def trial(trial_id: str, val: float, seconds: float, epochs: int, units: int) -> dict:
+    def trial(trial_id: str, val: float, seconds: float, epochs: int, units: int, best_epoch: int) -> dict:
         config = {**MLP, "units": units}
         return {"trial_id": trial_id, "val_accuracy": val, "last_val_accuracy": val, "last_accuracy": val,
-                "epochs": epochs, "trial_time_s": seconds, "config": config, "raw_config": config}  # fmt: skip
+                "epochs": epochs, "best_epoch": best_epoch, "trial_time_s": seconds, "config": config,
+                "raw_config": config}  # fmt: skip
 
-    ranked = [trial("best", 0.900, 300.0, 1, 16), trial("close", 0.898, 0.3, 2, 8)]
+    # "close" peaked at epoch 2 of its 3: it is retrained for 2, the epochs of the val accuracy it was ranked by
+    ranked = [trial("best", 0.900, 300.0, 1, 16, 1), trial("close", 0.898, 0.3, 3, 8, 2)]
     settings = ExperimentSettings(space="mlp_hyperas", searcher="random", storage=str(tmp_path), name="final",
                                   ensemble=1)  # fmt: skip
     settings.experiment_dir.mkdir(parents=True)
@@ -165,7 +167,8 @@ def test_the_final_step_retrains_the_close_trial_s_config_for_its_epochs_and_say
     assert final["member_seeds"] == [trial_seed(settings.seed, ranked[1]["raw_config"])]
     assert final["config"] == ranked[1]["config"]
     assert final["why"].startswith("the best trial best (val 0.9000) could be retrained not at all")
-    assert lines[0].startswith("Final model: trial close's config retrained on 64 images for 2 epochs (the best")
+    assert lines[0].startswith("Final model: trial close's config retrained on 64 images for 2 epochs, where its "
+                               "val accuracy peaked (the best")  # fmt: skip
     assert (settings.experiment_dir / "best_model.keras").stat().st_size > 0
 
 
