@@ -734,8 +734,10 @@ def _final_model(settings: ExperimentSettings, ranked: list[dict[str, Any]], dat
     plan's subset), or a config within :data:`budget.FULL_DATA_MARGIN` of it when only that one fits all the
     data; and again with the next seeds while that fits before the deadline (an ensemble of up to
     ``settings.ensemble``, by default MAX_ENSEMBLE with a budget); or the best trial's last checkpoint (as Keras
-    Tuner's ``get_best_models``). Either is evaluated once on ``data``'s whole validation and test splits; the
-    model is saved as best_model.keras. ``trial_id`` says whose config or checkpoint it is.
+    Tuner's ``get_best_models``), which the next trials' checkpoints join while they raise its val accuracy
+    (:func:`_evaluate_checkpoints`; not with ``--final-model checkpoint``). Either is evaluated once on
+    ``data``'s whole validation and test splits; the model is saved as best_model.keras. ``trial_id`` says whose
+    config or checkpoint it is.
 
     Raises:
         ExperimentError: the checkpoint is wanted and the best trial has none.
