@@ -4,11 +4,18 @@ Several trials can share one machine (each gets ``cpus`` cores) and one GPU (eac
 fraction, as Ray Tune's ``{"gpu": 0.25}``). Ray gives every trial on a GPU the same device id, so each
 backend must be told not to take the whole card:
 
-* TensorFlow: memory growth (allocate as needed) on every visible GPU, and intra-op threads = cpus;
-* JAX: no preallocation, ``XLA_PYTHON_CLIENT_MEM_FRACTION`` = the trial's GPU share, and the persistent
-  compilation cache in ``$RTUNE_CACHE_DIR/jax`` (trials of one architecture differ in values such as the
-  learning rate, which Keras keeps in variables, so later trials reuse the first one's compiled steps);
-* PyTorch: ``torch.cuda.set_per_process_memory_fraction`` = the trial's GPU share, ``set_num_threads``.
+* TensorFlow: intra-op threads = cpus; on a GPU, memory growth (allocate as needed). That caps nothing:
+  trials sharing a card take what they need, and one that needs more than its share takes it (or fails
+  with an out-of-memory error if the card is full);
+* JAX: no preallocation, ``XLA_PYTHON_CLIENT_MEM_FRACTION`` = the trial's GPU share (a cap, if set before
+  JAX's GPU client starts), and the persistent compilation cache in ``$RTUNE_CACHE_DIR/jax`` (trials of
+  one architecture differ in values such as the learning rate, which Keras keeps in variables, so later
+  trials reuse the first one's compiled steps). CPU threads are not limited: XLA sizes its CPU thread pool
+  when JAX starts, before a trial's resources are known;
+* PyTorch: ``torch.cuda.set_per_process_memory_fraction`` = the trial's GPU share (a cap), ``set_num_threads``.
+
+What was set is returned: ``threads`` is None where nothing limits them, ``gpu_memory`` says whether the
+share is a cap.
 
 Must run in the trial process before the backend's first operation. Settings that a backend refuses
 once initialised (a reused actor's second trial) keep their first, identical, values.
@@ -59,6 +66,8 @@ def configure(cpus: float, gpus: float) -> dict[str, object]:
     threads = max(1, int(cpus))
     fraction = gpu_memory_fraction(gpus)
     applied: dict[str, object] = {"backend": backend, "threads": threads, "gpu_memory_fraction": fraction}
+    if fraction is not None:
+        applied["gpu_memory"] = "grows as needed, not capped" if backend == "tensorflow" else "capped at the share"
     if backend == "tensorflow":
         import tensorflow as tf
 
@@ -70,6 +79,7 @@ def configure(cpus: float, gpus: float) -> dict[str, object]:
         except RuntimeError:
             applied["note"] = "TensorFlow already initialised in this process; earlier settings kept"
     elif backend == "jax":
+        applied["threads"] = None  # XLA's CPU thread pool was sized when JAX started
         os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
         if fraction is not None:
             os.environ["XLA_PYTHON_CLIENT_MEM_FRACTION"] = str(fraction)

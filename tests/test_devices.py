@@ -41,7 +41,8 @@ def _probe(backend: str, cpus: float, gpus: float, **env: str) -> dict:
 def test_jax_trials_sharing_a_gpu_get_their_share_no_preallocation_and_a_compilation_cache(tmp_path: Path) -> None:
     probe = _probe("jax", cpus=2, gpus=0.25, RTUNE_CACHE_DIR=str(tmp_path))
     cache = probe["applied"].pop("compilation_cache")
-    assert probe["applied"] == {"backend": "jax", "threads": 2, "gpu_memory_fraction": 0.2375}
+    assert probe["applied"] == {"backend": "jax", "threads": None, "gpu_memory_fraction": 0.2375,
+                                "gpu_memory": "capped at the share"}  # fmt: skip
     assert cache == str(tmp_path / "jax") and Path(cache).is_dir()
     assert probe["cache_dir"] == cache  # JAX itself was told
     assert probe["fraction"] == "0.2375" and probe["preallocate"] == "false"
@@ -50,7 +51,8 @@ def test_jax_trials_sharing_a_gpu_get_their_share_no_preallocation_and_a_compila
 def test_tensorflow_threads_follow_the_trial_cpus() -> None:
     probe = _probe("tensorflow", cpus=3, gpus=0.5)
     assert probe["applied"]["backend"] == "tensorflow" and probe["applied"]["threads"] == 3
-    assert probe["fraction"] is None  # TensorFlow uses memory growth instead of a fraction
+    assert probe["fraction"] is None  # TensorFlow uses memory growth instead of a fraction ...
+    assert probe["applied"]["gpu_memory"] == "grows as needed, not capped"  # ... and says that it caps nothing
 
 
 def test_cpu_description_names_the_cpus_this_process_may_use_and_the_model() -> None:
