@@ -274,7 +274,7 @@ def cv_experiment_main(argv: Sequence[str] | None = None, *, description: str | 
     if args.smoke_test:
         args.folds = 2
     given = list(sys.argv[1:] if argv is None else argv)
-    resume_command = shlex.join(["python", "experiments/pima_grid.py", *given, *([] if args.resume else ["--resume"])])
+    resume_command = "python " + shlex.join([sys.argv[0], *given, *([] if args.resume else ["--resume"])])
     try:
         return _run_cv(args, [f"{prefix}{g}" for g in (grids if args.grid == "all" else [args.grid])])
     except (KeyboardInterrupt, ExperimentInterrupted) as interrupted:
@@ -289,7 +289,7 @@ def _run_cv(args: argparse.Namespace, spaces: list[str]) -> int:
     """Each grid in turn; with ``--resume``, a grid finished before is shown again, one that was started is
     continued, and one not yet started is started (so ``--grid all --resume`` goes on where it stopped)."""
     from rtune_fashion.crossval import check_folds, train_cv, write_cv_results
-    from rtune_fashion.experiment import ExperimentSettings, experiment_state, run_experiment
+    from rtune_fashion.experiment import ExperimentSettings, experiment_state, publish, run_experiment
     from rtune_fashion.tabular import load_csv, pima_csv
 
     data = load_csv(pima_csv(args.csv), label=args.label)
@@ -301,15 +301,15 @@ def _run_cv(args: argparse.Namespace, spaces: list[str]) -> int:
             cpus_per_trial=args.cpus_per_trial, max_concurrent=args.max_concurrent, address=args.address,
             retrain=False,
         )  # fmt: skip
-        state = experiment_state(settings) if args.resume else "new"
+        options = {"folds": args.folds, "standardize": args.standardize, "epochs_cap": 2 if args.smoke_test else None}
+        state = experiment_state(settings, train_cv, options) if args.resume else "new"
         if state == "finished":
             print(f"\n{space}: finished before, in {settings.experiment_uri}")
         else:
             settings.resume = state == "started"
-            options = {"folds": args.folds, "standardize": args.standardize,
-                       "epochs_cap": 2 if args.smoke_test else None}  # fmt: skip
             run_experiment(settings, trainable=train_cv, data=data, trainable_options=options)
         text, path = write_cv_results(settings.experiment_dir, space)
+        publish(settings, path.name)
         print(f"\n{space}: {args.folds}-fold cross-validation\n{text}\nWrote {path}")
     return 0
 

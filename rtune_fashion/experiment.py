@@ -335,21 +335,30 @@ def _check_experiment_dir(settings: ExperimentSettings, trainable: TrialFunction
             f"{experiment_dir} already holds an experiment. Fix: add --resume to continue it, or give "
             "another --name (nothing was changed)."
         )
-    local = storage.local_copy(experiment_dir)  # a URI's mirror drops files the URI no longer holds
+    if not settings.resume and storage.is_uri(settings.storage):
+        storage.clear_mirror(experiment_dir)
     if settings.resume:
+        local = storage.local_copy(experiment_dir)
         _refuse_finished(settings, local)
-        stored = _read_stored(local)
-        for key in PLANNED:
-            if getattr(settings, key) is None:
-                setattr(settings, key, stored["settings"].get(key))
-        _check_same_search(settings, stored, trainable)
-        if stored.get("trainable_options", {}) != options:
-            raise ExperimentError(
-                f"Cannot resume {settings.experiment_uri} with trainable options {options}: it was started with "
-                f"{stored.get('trainable_options', {})}. Fix: resume with the same options (for example --folds)."
-            )
-        return stored
+        return _stored_for_resume(settings, trainable, options, local)
     return None
+
+
+def _stored_for_resume(settings: ExperimentSettings, trainable: TrialFunction, options: dict[str, Any],
+                       local: Path) -> dict[str, Any]:  # fmt: skip
+    """What settings.json holds of the experiment in ``local``; the planned settings left unset are filled from
+    it, and a different search, trainable or trainable options are refused (:func:`_check_same_search`)."""
+    stored = _read_stored(local)
+    for key in PLANNED:
+        if getattr(settings, key) is None:
+            setattr(settings, key, stored["settings"].get(key))
+    _check_same_search(settings, stored, trainable)
+    if stored.get("trainable_options", {}) != options:
+        raise ExperimentError(
+            f"Cannot resume {settings.experiment_uri} with trainable options {options}: it was started with "
+            f"{stored.get('trainable_options', {})}. Fix: resume with the same options (for example --folds)."
+        )
+    return stored
 
 
 def _refuse_finished(settings: ExperimentSettings, local: Path) -> None:
@@ -371,7 +380,7 @@ def _refuse_finished(settings: ExperimentSettings, local: Path) -> None:
     )
 
 
-def _publish(settings: ExperimentSettings, *names: str) -> None:
+def publish(settings: ExperimentSettings, *names: str) -> None:
     """Copy rtune's files next to Tune's when the storage is a URI (a path needs nothing)."""
     if storage.is_uri(settings.storage):
         storage.upload(settings.experiment_dir, settings.experiment_uri, names)
@@ -436,9 +445,10 @@ def _interrupted(results: tune.ResultGrid, settings: ExperimentSettings, space: 
     if search_budget is not None and fit_time >= search_budget:
         return False
     unfinished = len(results) - results.num_terminated - results.num_errors
-    # A grid's generator (max_concurrent) may not have made every point's trial yet when the search stopped.
+    # A grid's generator (max_concurrent) may not have made every point's trial yet when the search stopped. (With
+    # points to evaluate, Ray expands each point's grid on its own: the count is not grid_points x passes.)
     expected = int(settings.num_samples or 0) * (space.grid_points if space.is_grid else 1)
-    too_few = len(results) < expected
+    too_few = len(results) < expected and not (space.is_grid and space.points_to_evaluate)
     return unfinished > 0 or too_few
 
 
@@ -583,7 +593,7 @@ def run_experiment(
                 "search_budget_s": search_budget,  # what Tune restores on resume with its state
             }
             write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(stored, indent=2))
-            _publish(settings, SETTINGS_FILE)
+            publish(settings, SETTINGS_FILE)
         trials = (f"{settings.num_samples} pass(es) over {space.grid_points} grid points" if space.is_grid
                   else f"{settings.num_samples} trials")  # fmt: skip
         echo(f"{'Resuming' if settings.resume else 'Searching'} {space.name} with {search.searcher} + "
@@ -601,7 +611,7 @@ def run_experiment(
         interrupted = _interrupted(results, settings, space, time.time() - fit_started, search_budget)
         record = load_experiment(storage.local_copy(settings.experiment_uri), search_done=not interrupted)
         write_trials_csv(record)
-        _publish(settings, TRIALS_FILE)
+        publish(settings, TRIALS_FILE)
         if interrupted:
             raise ExperimentInterrupted(settings.experiment_uri)
         summary = _summarise(settings, space, search.scheduler_name, record, search_time, plan)
@@ -612,7 +622,7 @@ def run_experiment(
                                                   plan=plan, echo=echo)  # fmt: skip
         summary["wall_time_s"] = time.time() - started
         write_atomic(experiment_dir / SUMMARY_FILE, json.dumps(summary, indent=2, default=str))
-        _publish(settings, SUMMARY_FILE, BEST_MODEL_FILE)
+        publish(settings, SUMMARY_FILE, BEST_MODEL_FILE)
         return summary
     finally:
         if started_ray:
@@ -951,8 +961,14 @@ def load_settings(experiment_dir: str | os.PathLike) -> ExperimentSettings:
     return ExperimentSettings(**stored)
 
 
-def experiment_state(settings: ExperimentSettings) -> str:
-    """``"new"`` (nothing to resume), ``"started"`` (Tune can resume it) or ``"finished"`` (summary.json written)."""
+def experiment_state(settings: ExperimentSettings, trainable: TrialFunction, options: dict[str, Any]) -> str:
+    """``"new"`` (nothing to resume), ``"started"`` (Tune can resume it) or ``"finished"`` (summary.json written).
+
+    Raises:
+        ExperimentError: what is there is another search, trainable or options (as a resume refuses it).
+    """
     if not tune.Tuner.can_restore(settings.experiment_uri):
         return "new"
-    return "finished" if (storage.local_copy(settings.experiment_uri) / SUMMARY_FILE).exists() else "started"
+    local = storage.local_copy(settings.experiment_uri)
+    _stored_for_resume(settings, trainable, options, local)
+    return "finished" if (local / SUMMARY_FILE).exists() else "started"

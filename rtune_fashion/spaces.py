@@ -186,10 +186,13 @@ def _in_domain(value: Any, domain: Any) -> bool:
         return value in domain.categories
     if isinstance(domain, sample.Float):
         return isinstance(value, int | float) and domain.lower <= value <= domain.upper
-    if isinstance(domain, sample.Integer):
-        inclusive = isinstance(domain.get_sampler(), sample.Quantized)
-        upper_ok = value <= domain.upper if inclusive else value < domain.upper
-        return isinstance(value, int) and domain.lower <= value and upper_ok
+    if isinstance(domain, sample.Integer):  # the values of integer_values(), without listing them
+        sampler = domain.get_sampler()
+        if not isinstance(value, int) or value < domain.lower:
+            return False
+        if isinstance(sampler, sample.Quantized):  # a qrandint's steps only: what every searcher draws (BOHB too)
+            return value <= domain.upper and value % int(sampler.q) == 0
+        return value < domain.upper
     return True
 
 

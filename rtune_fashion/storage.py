@@ -17,8 +17,10 @@ on a machine-local disk when the Ray cluster spans more than one host.
 
 from __future__ import annotations
 
+import json
 import os
 import re
+import shutil
 from collections.abc import Iterable
 from pathlib import Path, PurePosixPath
 
@@ -97,13 +99,17 @@ def check_writable(storage: str) -> None:
         ) from error
 
 
+MANIFEST_FILE = ".downloaded.json"  # in a mirror: what the last download brought, with each file's size and mtime
+
+
 def download(uri: str, local: Path) -> Path:
     """Copy an experiment's files from ``uri`` into ``local`` (checkpoints excluded); return ``local``.
 
-    Files already there with the same size are not copied again, except Tune's state files and the
-    results of running trials, which grow or change in place. Files of the mirror that the URI no longer
-    holds are deleted (an experiment deleted at the URI and its name reused must not bring back an old
-    ``summary.json`` or ``best_model.keras``); with nothing at the URI, the mirror is emptied.
+    A file is copied again when its size or modification time at the URI changed since the last download
+    (``MANIFEST_FILE`` records them). A file that an earlier download brought and the URI no longer holds
+    is deleted (an experiment deleted at the URI and its name reused must not bring back an old
+    ``summary.json`` or ``best_model.keras``); files written here and not yet uploaded (the driver's model
+    before its upload, a report's pictures) were never downloaded, so they stay.
     """
     import pyarrow.fs
 
@@ -112,33 +118,38 @@ def download(uri: str, local: Path) -> Path:
         infos = fs.get_file_info(pyarrow.fs.FileSelector(root, recursive=True))
     except FileNotFoundError:
         infos = []
-    wanted: set[Path] = set()
+    manifest_path = local / MANIFEST_FILE
+    try:
+        before: dict[str, list] = json.loads(manifest_path.read_text())
+    except (OSError, ValueError):
+        before = {}
+    now: dict[str, list] = {}
     for info in infos:
         if info.type != pyarrow.fs.FileType.File:
             continue
         relative = PurePosixPath(info.path).relative_to(PurePosixPath(root))
-        if any(part.startswith("checkpoint_") for part in relative.parts):
+        if any(part.startswith("checkpoint_") for part in relative.parts) or relative.name == MANIFEST_FILE:
             continue
+        key, stamp = relative.as_posix(), [info.size, info.mtime_ns]
+        now[key] = stamp
         target = local / Path(*relative.parts)
-        wanted.add(target)
-        if target.exists() and target.stat().st_size == info.size and target.suffix not in (".json", ".csv"):
+        if target.exists() and before.get(key) == stamp:
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         with fs.open_input_stream(info.path) as source:
             target.write_bytes(source.read())
-    _remove_stale(local, wanted)
+    for key in before.keys() - now.keys():  # gone from the URI since it was downloaded
+        (local / key).unlink(missing_ok=True)
+    if now or before:
+        local.mkdir(parents=True, exist_ok=True)
+        manifest_path.write_text(json.dumps(now))
     return local
 
 
-def _remove_stale(local: Path, wanted: set[Path]) -> None:
-    """Delete the files under ``local`` that are not in ``wanted``, then the folders left empty."""
-    if not local.is_dir():
-        return
-    for path in sorted(local.rglob("*"), key=lambda p: len(p.parts), reverse=True):
-        if path.is_file() and path not in wanted:
-            path.unlink()
-        elif path.is_dir() and not any(path.iterdir()):
-            path.rmdir()
+def clear_mirror(uri: str) -> None:
+    """Empty the local mirror of ``uri``: a new experiment there owns it, and nothing of it exists yet (an old
+    experiment of the same name, deleted at the URI, left its files here, uploaded or not)."""
+    shutil.rmtree(mirror_dir(uri.rstrip("/")), ignore_errors=True)
 
 
 def local_copy(location: str) -> Path:

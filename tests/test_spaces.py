@@ -20,6 +20,10 @@ def test_points_to_evaluate_are_checked_against_the_space() -> None:
         validate(SearchSpace("bad", params, "test", points_to_evaluate=[{"units": 32, "dropout": 0.1}]))
     with pytest.raises(SearchSpaceError, match=r"point to evaluate 1 must give exactly .* missing: \['dropout'\]"):
         validate(SearchSpace("bad", params, "test", points_to_evaluate=[{"units": 8}]))
+    stepped = {"model": "mlp", "units": tune.qrandint(50, 350, 50)}
+    validate(SearchSpace("ok", stepped, "test", points_to_evaluate=[{"units": 350}]))  # qrandint's upper end: in
+    with pytest.raises(SearchSpaceError, match=r"point to evaluate 1 has units=173, outside the key's domain"):
+        validate(SearchSpace("bad", stepped, "test", points_to_evaluate=[{"units": 173}]))  # off its steps
 
 
 @pytest.mark.parametrize("name", sorted(n for n in SPACES if not SPACES[n].is_grid))

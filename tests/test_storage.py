@@ -76,25 +76,38 @@ def test_download_skips_checkpoints_and_upload_puts_files_back(tmp_path: Path) -
     assert (remote / "report.md").read_text() == "# report" and (remote / "report_files" / "a.png").exists()
 
 
-def test_the_mirror_drops_what_the_uri_no_longer_holds(tmp_path: Path) -> None:
-    """An experiment deleted at the URI and its name reused: the old summary and model must not come back."""
+def test_the_mirror_drops_what_the_uri_no_longer_holds_and_keeps_what_was_written_here(tmp_path: Path) -> None:
+    """An experiment deleted at the URI and its name reused: the old summary and model must not come back; a
+    changed file of the same size is copied again; a file written here and not yet uploaded stays."""
     remote = tmp_path / "remote" / "exp"
     (remote / "trial_1").mkdir(parents=True)
     (remote / "trial_1" / "result.json").write_text("{}\n")
     (remote / "summary.json").write_text('{"test_accuracy": 0.9}')
     (remote / "best_model.keras").write_bytes(b"old model")
     local = storage.download(f"file://{remote}", tmp_path / "mirror")
-    assert (local / "summary.json").exists() and (local / "best_model.keras").exists()
+    assert (local / "summary.json").exists() and (local / "best_model.keras").read_bytes() == b"old model"
 
-    for path in (remote / "summary.json", remote / "best_model.keras", remote / "trial_1" / "result.json"):
+    (local / "report.md").write_text("# written here, not uploaded yet")
+    for path in (remote / "summary.json", remote / "trial_1" / "result.json"):
         path.unlink()
-    (remote / "trial_1").rmdir()
-    (remote / "settings.json").write_text("{}")  # the new experiment under the same name
+    (remote / "best_model.keras").write_bytes(b"new model")  # the same size, another model
     storage.download(f"file://{remote}", local)
-    assert sorted(p.name for p in local.rglob("*")) == ["settings.json"]
+    assert not (local / "summary.json").exists() and not (local / "trial_1" / "result.json").exists()
+    assert (local / "best_model.keras").read_bytes() == b"new model"
+    assert (local / "report.md").exists()
 
     import shutil
 
-    shutil.rmtree(remote)  # nothing at the URI at all: the mirror is emptied
+    shutil.rmtree(remote)  # nothing at the URI at all: what came from it goes
     storage.download(f"file://{remote}", local)
-    assert not any(local.rglob("*"))
+    assert not (local / "best_model.keras").exists() and (local / "report.md").exists()
+
+
+def test_a_new_experiment_at_a_uri_starts_from_an_empty_mirror(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv(storage.CACHE_DIR_VARIABLE, str(tmp_path / "cache"))
+    uri = f"file://{tmp_path / 'bucket' / 'exp'}"
+    mirror = storage.mirror_dir(uri)
+    mirror.mkdir(parents=True)
+    (mirror / "summary.json").write_text("{}")  # an old experiment's, uploaded and since deleted at the URI
+    storage.clear_mirror(uri)
+    assert not mirror.exists()
