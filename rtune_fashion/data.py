@@ -4,7 +4,7 @@ Search order for the four idx files (gzipped or not):
 
 1. an explicit directory (``data_dir`` argument, ``--data-dir``, or ``RTUNE_DATA_DIR``): used alone,
    never falling back elsewhere, so a typo is an error rather than a silent switch of dataset;
-2. Keras' cache ``~/.keras/datasets/fashion-mnist``;
+2. Keras' cache ``$KERAS_HOME/datasets/fashion-mnist`` (``KERAS_HOME`` defaults to ``~/.keras``);
 3. Debian's ``/usr/share/datasets/fashion-mnist`` (package ``dataset-fashion-mnist``);
 4. a download from the official source into Keras' cache (atomically: a bad download never stays).
 

@@ -64,7 +64,8 @@ FINAL_MODEL_CHOICES = ("auto", "retrain", "checkpoint")
 # CNN scored val 0.8827 / 0.8785 / 0.8838 alone, 0.8911 as two and 0.8923 as three (docs/MEASURED.md).
 MAX_ENSEMBLE = 3
 # How the best trial is chosen and what its final model trains (summary.json says it too).
-SELECTION = ("trials are ranked by their best epoch's val accuracy; a retrained final model trains its config for "
+SELECTION = ("trials are ranked by their best epoch's val accuracy (the searchers and schedulers see each epoch's "
+             "val accuracy as it is reported); a retrained final model trains its config for "
              "that trial's best_epoch epochs from the trial's seed (a trial that was paused or retried was "
              "reseeded with seed + epoch at each resume, so its retraining is not bit-identical to it); a checkpoint "
              "final model is the trial's last epoch")  # fmt: skip

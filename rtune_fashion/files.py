@@ -14,7 +14,8 @@ from rtune_fashion.errors import DataError
 
 
 def keras_home() -> Path:
-    """Keras' own folder, as Keras finds it: ``KERAS_HOME``, else ``~/.keras`` (its datasets cache and keras.json)."""
+    """Keras' own folder (its datasets cache and keras.json): ``KERAS_HOME``, else ``~/.keras``. (Keras itself
+    falls back to ``/tmp/.keras`` when ``~`` is not writable; rtune does not.)"""
     return Path(os.environ.get("KERAS_HOME") or "~/.keras").expanduser()
 
 

@@ -79,6 +79,13 @@ def test_every_training_row_is_fitted_the_last_ones_of_the_file_too() -> None:
     assert result["val_accuracy"] > 0.9, result
 
 
+def test_settings_json_names_the_grid_trainable_as_rtune_resume_looks_for_it() -> None:
+    from rtune_fashion.crossval import train_cv
+    from rtune_fashion.experiment import CROSS_VALIDATED_TRAINABLE, _qualified_name
+
+    assert _qualified_name(train_cv) == CROSS_VALIDATED_TRAINABLE
+
+
 def test_more_folds_than_the_rarest_class_is_refused() -> None:
     data = TabularData(np.zeros((10, 2), np.float32), np.array([0] * 8 + [1] * 2), ("a", "b"), "y", ("no", "yes"))
     with pytest.raises(DataError, match=r"--folds 3 is more than the 2 rows of class 'yes'.*Fix: --folds 2 or fewer"):
