@@ -464,7 +464,7 @@ def bench_gpu(mode: Mode, args: argparse.Namespace, data: Dataset) -> dict[str, 
     plan = [(1, "cold", "shared"), (1, "warm", "shared"), (2, "warm", "shared"), (4, "warm", "shared"),
             (8, "warm", "shared"), (8, "cold", "fresh")]  # fmt: skip
     for packed, cache, cache_name in plan:
-        # Each run starts its own local Ray, whose workers inherit this process's environment.
+        # Each run starts its own local Ray (not so with --in-one-process), whose workers inherit this environment.
         os.environ["RTUNE_CACHE_DIR"] = str(storage / f"cache_{cache_name}")
         wall, directory = run_tune(data, storage, f"gpu_{packed}_{cache}", space="bench_gpu_cnn", searcher="random",
                                    scheduler="fifo", num_samples=packed, max_epochs=mode.gpu_epochs, seed=args.seed,
