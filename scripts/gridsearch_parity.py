@@ -14,9 +14,11 @@ cheaply), rtune_fashion runs grid points as parallel Ray trials (one CPU each).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from rtune_fashion import quiet
@@ -38,6 +40,21 @@ FULL = {"optimizers": ["sgd", "rmsprop", "adagrad", "adadelta", "adam", "adamax"
 QUICK = {"optimizers": ["sgd", "adam"], "epochs": 10}  # for the test: the path, and parity within fold noise
 
 
+@contextlib.contextmanager
+def _op_determinism_restored() -> Iterator[None]:
+    """SciKeras' ``random_state`` turns TensorFlow's op determinism on while it fits; in a process that goes
+    on training (the test suite's), a later model without a TensorFlow seed then fails ("Random ops require
+    a seed"). Whatever SciKeras leaves, the state before comes back."""
+    from tensorflow.python.framework import config
+
+    was = config.is_op_determinism_enabled()
+    try:
+        yield
+    finally:
+        if not was:
+            config.disable_op_determinism()
+
+
 def with_sklearn(data, base: dict, optimizers: list[str], folds: int, seed: int) -> tuple[dict, float]:
     def make_model(optimizer: str) -> object:
         return build_model({**base, "optimizer": optimizer}, data.x.shape[1:], data.num_classes)
@@ -48,7 +65,8 @@ def with_sklearn(data, base: dict, optimizers: list[str], folds: int, seed: int)
     search = GridSearchCV(classifier, {"model__optimizer": optimizers}, n_jobs=1,
                           cv=StratifiedKFold(folds, shuffle=True, random_state=seed))  # fmt: skip
     started = time.perf_counter()
-    search.fit(data.x, data.y)
+    with _op_determinism_restored():
+        search.fit(data.x, data.y)
     elapsed = time.perf_counter() - started
     scores = {p["model__optimizer"]: (float(m), float(s)) for p, m, s in zip(
         search.cv_results_["params"], search.cv_results_["mean_test_score"], search.cv_results_["std_test_score"],

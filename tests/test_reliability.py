@@ -218,6 +218,7 @@ def test_resume_refuses_a_different_search(ray_local, tmp_path: Path, monkeypatc
     run_experiment(settings)
     stored = json.loads((settings.experiment_dir / "settings.json").read_text())
     assert stored["settings"]["max_epochs"] == 1 and len(stored["space_fingerprint"]) == 16
+    (settings.experiment_dir / "summary.json").unlink()  # as if stopped before its end (a finished one is refused)
 
     assert stored["trainable"] == "rtune_fashion.trainable.train_trial"
     with pytest.raises(ExperimentError, match=r"with trainable tests.test_reliability.fails_when_wide: it was started "
