@@ -53,9 +53,12 @@ from rtune_fashion.trainable import train_trial, trial_seed
 TrialFunction = Callable[..., None]  # (config, *, data, max_epochs, seed) -> None, reports to Tune
 BEST_MODEL_FILE = "best_model.keras"
 CROSS_VALIDATED_TRAINABLE = "rtune_fashion.crossval.train_cv"  # settings.json's name of the grid's trainable
-# Settings a resumed experiment must keep: they define the search (resources, retries and paths may change).
+# Settings a resumed experiment must keep: they define the search, or Ray restores them with it (Tuner.restore
+# reloads the run's TuneConfig and RunConfig, and each trial keeps its resources), so a new value would be
+# silently ignored. Only --address and the paths may change.
 RESUME_FIXED = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "min_epochs", "brackets", "seed",
-                "train_size", "val_size", "test_size", "space_values", "time_budget_s")  # fmt: skip
+                "train_size", "val_size", "test_size", "space_values", "time_budget_s", "cpus_per_trial",
+                "gpus_per_trial", "max_concurrent", "max_failures")  # fmt: skip
 # Settings a time budget's plan may have chosen (and the budget, which Tune restores with its state): a
 # resume that leaves them unset takes the stored ones.
 PLANNED = ("num_samples", "train_size", "val_size", "space_values", "time_budget_s")
@@ -418,7 +421,8 @@ def _check_same_search(settings: ExperimentSettings, stored: dict[str, Any], tra
                for key in RESUME_FIXED if before.get(key) != getattr(settings, key)]  # fmt: skip
     if changed:
         raise ExperimentError(
-            f"Cannot resume {settings.experiment_uri} with a different search ({'; '.join(changed)}). "
+            f"Cannot resume {settings.experiment_uri} with a different search ({'; '.join(changed)}): Ray restores "
+            "the search with its resources, --max-concurrent and --max-failures, so new values would be ignored. "
             f"Fix: rtune resume {settings.experiment_uri} (it reuses the stored settings), or start a new "
             "experiment with another --name."
         )

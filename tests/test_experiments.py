@@ -275,7 +275,9 @@ def test_more_gpus_than_any_node_is_refused_at_once(ray_local, tmp_path: Path) -
 
 
 def test_killed_search_resumes_without_repeating_work(ray_local, tmp_path: Path, capsys) -> None:
-    args = sequential_run_args("mlp_hyperopt.py", tmp_path, "killed", samples=3, epochs=3, train_size=2000)
+    # Four trials on 4,000 images: after the kill point 8 epochs and two trial starts are left, so the 1.5 s the
+    # test then waits cannot see the search end on a fast idle machine (with 3 trials on 2,000 images it did).
+    args = sequential_run_args("mlp_hyperopt.py", tmp_path, "killed", samples=4, epochs=3, train_size=4000)
     experiment_dir = tmp_path / "killed"
     driver = subprocess.Popen([sys.executable, *args], cwd=tmp_path, env=ENV, start_new_session=True,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
@@ -295,12 +297,13 @@ def test_killed_search_resumes_without_repeating_work(ray_local, tmp_path: Path,
         if driver.poll() is None:
             os.killpg(driver.pid, signal.SIGKILL)
     before = reported_epochs(experiment_dir)
+    assert not (experiment_dir / "summary.json").exists(), "the search ended before the kill: nothing to resume"
 
     code = main(["resume", str(experiment_dir)])  # the user's next command, here on the tests' shared Ray
     assert code == 0, capsys.readouterr().err[-3000:]
     after = reported_epochs(experiment_dir)
     trials = pd.read_csv(experiment_dir / "trials.csv")
-    assert len(trials) == 3 and set(trials["state"]) == {"FINISHED"}  # never more trials than --num-samples
+    assert len(trials) == 4 and set(trials["state"]) == {"FINISHED"}  # never more trials than --num-samples
     for trial, epochs in after.items():
         if len(before.get(trial, [])) > 1:  # it had a checkpoint after epoch 1 when the driver was killed
             assert_continued_from_checkpoint(trial, epochs, 3)

@@ -225,6 +225,12 @@ def test_resume_refuses_a_different_search(ray_local, tmp_path: Path, monkeypatc
                        r"with rtune_fashion.trainable.train_trial"):  # fmt: skip
         run_experiment(ExperimentSettings(**{**stored["settings"], "resume": True}), trainable=fails_when_wide)
 
+    restored_by_ray = ExperimentSettings(**{**stored["settings"], "max_failures": 3, "cpus_per_trial": 2.0,
+                                            "resume": True})  # fmt: skip
+    with pytest.raises(ExperimentError, match=r"cpus_per_trial: 1.0 when started, 2.0 now; max_failures: 1 when "
+                       r"started, 3 now\): Ray restores the search with its resources"):  # fmt: skip
+        run_experiment(restored_by_ray)  # Ray would keep the old ones without a word
+
     changed = ExperimentSettings(**{**stored["settings"], "max_epochs": 3, "resume": True})
     with pytest.raises(ExperimentError, match=r"different search \(max_epochs: 1 when started, 3 now\).*rtune resume"):
         run_experiment(changed)
