@@ -53,12 +53,13 @@ from rtune_fashion.trainable import train_trial, trial_seed
 TrialFunction = Callable[..., None]  # (config, *, data, max_epochs, seed) -> None, reports to Tune
 BEST_MODEL_FILE = "best_model.keras"
 CROSS_VALIDATED_TRAINABLE = "rtune_fashion.crossval.train_cv"  # settings.json's name of the grid's trainable
-# Settings a resumed experiment must keep: they define the search, or Ray restores them with it (Tuner.restore
-# reloads the run's TuneConfig and RunConfig, and each trial keeps its resources), so a new value would be
-# silently ignored. Only --address and the paths may change.
-RESUME_FIXED = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "min_epochs", "brackets", "seed",
-                "train_size", "val_size", "test_size", "space_values", "time_budget_s", "cpus_per_trial",
-                "gpus_per_trial", "max_concurrent", "max_failures")  # fmt: skip
+# Settings a resumed experiment must keep. These define the search:
+SEARCH_DEFINING = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "min_epochs", "brackets", "seed",
+                   "train_size", "val_size", "test_size", "space_values", "time_budget_s")  # fmt: skip
+# ... and Ray restores these with it: Tuner.restore reloads the run's TuneConfig and RunConfig (concurrency,
+# retries), and restored trials keep their resources while new ones would take new ones (a mix).
+RESTORED_BY_RAY = ("cpus_per_trial", "gpus_per_trial", "max_concurrent", "max_failures")
+RESUME_FIXED = SEARCH_DEFINING + RESTORED_BY_RAY
 # Settings a time budget's plan may have chosen (and the budget, which Tune restores with its state): a
 # resume that leaves them unset takes the stored ones.
 PLANNED = ("num_samples", "train_size", "val_size", "space_values", "time_budget_s")
@@ -349,14 +350,15 @@ def _check_experiment_dir(settings: ExperimentSettings, trainable: TrialFunction
 
 
 def _stored_for_resume(settings: ExperimentSettings, trainable: TrialFunction, options: dict[str, Any],
-                       local: Path) -> dict[str, Any]:  # fmt: skip
+                       local: Path, keys: tuple[str, ...] = RESUME_FIXED) -> dict[str, Any]:  # fmt: skip
     """What settings.json holds of the experiment in ``local``; the planned settings left unset are filled from
-    it, and a different search, trainable or trainable options are refused (:func:`_check_same_search`)."""
+    it, and a different search (``keys``), trainable or trainable options are refused
+    (:func:`_check_same_search`)."""
     stored = _read_stored(local)
     for key in PLANNED:
         if getattr(settings, key) is None:
             setattr(settings, key, stored["settings"].get(key))
-    _check_same_search(settings, stored, trainable)
+    _check_same_search(settings, stored, trainable, keys)
     if stored.get("trainable_options", {}) != options:
         raise ExperimentError(
             f"Cannot resume {settings.experiment_uri} with trainable options {options}: it was started with "
@@ -414,18 +416,21 @@ def _read_stored(experiment_dir: Path) -> dict[str, Any]:
         ) from error
 
 
-def _check_same_search(settings: ExperimentSettings, stored: dict[str, Any], trainable: TrialFunction) -> None:
-    """Refuse to resume with settings, a space definition or a trainable that differ from the experiment's."""
+def _check_same_search(settings: ExperimentSettings, stored: dict[str, Any], trainable: TrialFunction,
+                       keys: tuple[str, ...] = RESUME_FIXED) -> None:  # fmt: skip
+    """Refuse to resume with settings (of ``keys``), a space definition or a trainable that differ from the
+    experiment's."""
     before = {"min_epochs": 1, **stored["settings"]}  # experiments started before --min-epochs existed
-    changed = [f"{key}: {before.get(key)!r} when started, {getattr(settings, key)!r} now"
-               for key in RESUME_FIXED if before.get(key) != getattr(settings, key)]  # fmt: skip
-    if changed:
-        raise ExperimentError(
-            f"Cannot resume {settings.experiment_uri} with a different search ({'; '.join(changed)}): Ray restores "
-            "the search with its resources, --max-concurrent and --max-failures, so new values would be ignored. "
-            f"Fix: rtune resume {settings.experiment_uri} (it reuses the stored settings), or start a new "
-            "experiment with another --name."
-        )
+    differ = [key for key in keys if before.get(key) != getattr(settings, key)]
+    if differ:
+        changed = "; ".join(f"{key}: {before.get(key)!r} when started, {getattr(settings, key)!r} now"
+                            for key in differ)  # fmt: skip
+        why = (": Ray restores the trials' resources, --max-concurrent and --max-failures with the search, so new "
+               "values would be ignored or mixed with the old" if set(differ) & set(RESTORED_BY_RAY) else "")
+        fix = ("run the same pima_grid.py command again with --resume" if stored.get("trainable") ==
+               CROSS_VALIDATED_TRAINABLE else f"rtune resume {settings.experiment_uri} (it reuses the stored settings)")
+        raise ExperimentError(f"Cannot resume {settings.experiment_uri} with a different search ({changed}){why}. "
+                              f"Fix: {fix}, or start a new experiment with another --name.")  # fmt: skip
     if stored.get("trainable", _qualified_name(train_trial)) != _qualified_name(trainable):
         raise ExperimentError(
             f"Cannot resume {settings.experiment_uri} with trainable {_qualified_name(trainable)}: it was "
@@ -975,5 +980,6 @@ def experiment_state(settings: ExperimentSettings, trainable: TrialFunction, opt
     if not tune.Tuner.can_restore(settings.experiment_uri):
         return "new"
     local = storage.local_copy(settings.experiment_uri)
-    _stored_for_resume(settings, trainable, options, local)
-    return "finished" if (local / SUMMARY_FILE).exists() else "started"
+    finished = (local / SUMMARY_FILE).exists()  # shown, not run again: its resources no longer matter
+    _stored_for_resume(settings, trainable, options, local, SEARCH_DEFINING if finished else RESUME_FIXED)
+    return "finished" if finished else "started"

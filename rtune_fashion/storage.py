@@ -106,23 +106,24 @@ def download(uri: str, local: Path) -> Path:
     """Copy an experiment's files from ``uri`` into ``local`` (checkpoints excluded); return ``local``.
 
     A file is copied again when its size or modification time at the URI changed since the last download
-    (``MANIFEST_FILE`` records them). A file that an earlier download brought and the URI no longer holds
-    is deleted (an experiment deleted at the URI and its name reused must not bring back an old
-    ``summary.json`` or ``best_model.keras``); files written here and not yet uploaded (the driver's model
-    before its upload, a report's pictures) were never downloaded, so they stay.
+    (``MANIFEST_FILE`` records them), and JSON and CSV files always (Tune rewrites them in place, and some
+    stores keep whole seconds only). A file that an earlier download brought and the URI no longer holds is
+    deleted (an experiment deleted at the URI and its name reused must not bring back an old ``summary.json``
+    or ``best_model.keras``); files written here and not yet uploaded (the driver's model before its upload, a
+    report's pictures) were never downloaded, so they stay. A mirror without a manifest (made before it
+    existed) counts all its files as downloaded. Each file is written whole (a temporary file renamed), so a
+    process reading the mirror while another downloads never sees half a file.
     """
     import pyarrow.fs
+
+    from rtune_fashion.files import write_atomic
 
     fs, root = _filesystem(uri)
     try:
         infos = fs.get_file_info(pyarrow.fs.FileSelector(root, recursive=True))
     except FileNotFoundError:
         infos = []
-    manifest_path = local / MANIFEST_FILE
-    try:
-        before: dict[str, list] = json.loads(manifest_path.read_text())
-    except (OSError, ValueError):
-        before = {}
+    before = _downloaded_before(local)
     now: dict[str, list] = {}
     for info in infos:
         if info.type != pyarrow.fs.FileType.File:
@@ -133,17 +134,35 @@ def download(uri: str, local: Path) -> Path:
         key, stamp = relative.as_posix(), [info.size, info.mtime_ns]
         now[key] = stamp
         target = local / Path(*relative.parts)
-        if target.exists() and before.get(key) == stamp:
+        if target.exists() and before.get(key) == stamp and target.suffix not in (".json", ".csv"):
             continue
         target.parent.mkdir(parents=True, exist_ok=True)
         with fs.open_input_stream(info.path) as source:
-            target.write_bytes(source.read())
+            write_atomic(target, source.read())
     for key in before.keys() - now.keys():  # gone from the URI since it was downloaded
-        (local / key).unlink(missing_ok=True)
+        gone = local / key
+        gone.unlink(missing_ok=True)
+        for folder in gone.parents:  # and the folders it leaves empty, up to the mirror
+            if folder == local or not folder.is_dir() or any(folder.iterdir()):
+                break
+            folder.rmdir()
     if now or before:
         local.mkdir(parents=True, exist_ok=True)
-        manifest_path.write_text(json.dumps(now))
+        write_atomic(local / MANIFEST_FILE, json.dumps(now))
     return local
+
+
+def _downloaded_before(local: Path) -> dict[str, list | None]:
+    """What the last download brought into ``local`` (relative path -> [size, mtime]); every file there when
+    the mirror has no manifest yet."""
+    try:
+        return json.loads((local / MANIFEST_FILE).read_text())
+    except FileNotFoundError:
+        if not local.is_dir():
+            return {}
+        return {p.relative_to(local).as_posix(): None for p in local.rglob("*") if p.is_file()}
+    except (OSError, ValueError):
+        return {}
 
 
 def clear_mirror(uri: str) -> None:

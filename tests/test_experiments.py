@@ -144,6 +144,8 @@ def test_pima_grid_script_interrupted_resumed_and_printed_as_gridsearchcv_does(r
     assert code == 0, err[-3000:]
     assert "pima_optimizer: finished before" in out and f"Best: {best['mean_test_score']:.6f}" in out
     assert reported_epochs(experiment_dir) == after  # nothing trained again
+    code, out, err = _run_in_process("pima_grid.py", [*args[1:], "--resume", "--max-concurrent", "2"], capsys)
+    assert code == 0 and "pima_optimizer: finished before" in out, err[-2000:]  # its resources no longer matter
     code, out, err = _run_in_process("pima_grid.py", [*args[1:], "--resume", "--standardize"], capsys)
     assert code == 2 and "'standardize': True" in err, err[-2000:]  # not shown as a grid it is not
 
@@ -275,8 +277,9 @@ def test_more_gpus_than_any_node_is_refused_at_once(ray_local, tmp_path: Path) -
 
 
 def test_killed_search_resumes_without_repeating_work(ray_local, tmp_path: Path, capsys) -> None:
-    # Four trials on 4,000 images: after the kill point 8 epochs and two trial starts are left, so the 1.5 s the
-    # test then waits cannot see the search end on a fast idle machine (with 3 trials on 2,000 images it did).
+    # Four trials on 4,000 images: after the kill point 8 epochs and two trial starts are left, so the second (at
+    # most) the test then waits for Tune's next state save cannot see the search end (with 3 trials on 2,000
+    # images and a 1.5-s wait, it did on a fast idle machine).
     args = sequential_run_args("mlp_hyperopt.py", tmp_path, "killed", samples=4, epochs=3, train_size=4000)
     experiment_dir = tmp_path / "killed"
     driver = subprocess.Popen([sys.executable, *args], cwd=tmp_path, env=ENV, start_new_session=True,
@@ -290,7 +293,10 @@ def test_killed_search_resumes_without_repeating_work(ray_local, tmp_path: Path,
             time.sleep(0.2)
         else:
             pytest.fail("the search never reached the point to interrupt it")
-        time.sleep(1.5)  # let Tune save its experiment state once more, as a long run would have
+        # Let Tune save its experiment state once more (every second), as a long run would have, then kill.
+        saved = max((p.stat().st_mtime_ns for p in experiment_dir.glob("experiment_state-*.json")), default=0)
+        wait_for(lambda: max((p.stat().st_mtime_ns for p in experiment_dir.glob("experiment_state-*.json")),
+                             default=0) > saved, "Tune's next state save", driver=driver)  # fmt: skip
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait(timeout=30)
     finally:

@@ -228,7 +228,7 @@ def test_resume_refuses_a_different_search(ray_local, tmp_path: Path, monkeypatc
     restored_by_ray = ExperimentSettings(**{**stored["settings"], "max_failures": 3, "cpus_per_trial": 2.0,
                                             "resume": True})  # fmt: skip
     with pytest.raises(ExperimentError, match=r"cpus_per_trial: 1.0 when started, 2.0 now; max_failures: 1 when "
-                       r"started, 3 now\): Ray restores the search with its resources"):  # fmt: skip
+                       r"started, 3 now\): Ray restores the trials' resources"):  # fmt: skip
         run_experiment(restored_by_ray)  # Ray would keep the old ones without a word
 
     changed = ExperimentSettings(**{**stored["settings"], "max_epochs": 3, "resume": True})

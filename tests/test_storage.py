@@ -92,7 +92,7 @@ def test_the_mirror_drops_what_the_uri_no_longer_holds_and_keeps_what_was_writte
         path.unlink()
     (remote / "best_model.keras").write_bytes(b"new model")  # the same size, another model
     storage.download(f"file://{remote}", local)
-    assert not (local / "summary.json").exists() and not (local / "trial_1" / "result.json").exists()
+    assert not (local / "summary.json").exists() and not (local / "trial_1").exists()  # its folder too
     assert (local / "best_model.keras").read_bytes() == b"new model"
     assert (local / "report.md").exists()
 
@@ -101,6 +101,17 @@ def test_the_mirror_drops_what_the_uri_no_longer_holds_and_keeps_what_was_writte
     shutil.rmtree(remote)  # nothing at the URI at all: what came from it goes
     storage.download(f"file://{remote}", local)
     assert not (local / "best_model.keras").exists() and (local / "report.md").exists()
+
+
+def test_a_mirror_made_before_the_manifest_drops_what_the_uri_no_longer_holds(tmp_path: Path) -> None:
+    remote = tmp_path / "remote" / "exp"
+    remote.mkdir(parents=True)
+    (remote / "settings.json").write_text("{}")
+    local = tmp_path / "mirror"
+    local.mkdir()
+    (local / "summary.json").write_text('{"old": true}')  # from an experiment since deleted at the URI
+    storage.download(f"file://{remote}", local)
+    assert sorted(p.name for p in local.iterdir() if p.name != storage.MANIFEST_FILE) == ["settings.json"]
 
 
 def test_a_new_experiment_at_a_uri_starts_from_an_empty_mirror(tmp_path: Path, monkeypatch) -> None:
