@@ -195,6 +195,11 @@ def format_summary(summary: dict[str, Any]) -> str:
                      f"(last epoch {best['last_val_accuracy']:.4f}) in {best['epochs']} epochs. Its configuration:")
         lines += [f"  {key} = {value}" for key, value in best["config"].items()]
         lines += ["", format_table(describe(best["raw_config"])), ""]
+    for row in summary.get("grid_repeats") or []:
+        if row is summary["grid_repeats"][0]:
+            lines.append(f"Each grid point over its {row['repeats']} repeats (best val accuracy, mean ± std):")
+        point = ", ".join(f"{key}={value}" for key, value in row["point"].items())
+        lines.append(f"  {row['mean']:.4f} ± {row['std']:.4f} ({row['repeats']} repeats): {point}")
     final = summary.get("final_model") or summary.get("retrained")  # "retrained": summaries before issue 14
     if final:
         lines.append(final_model_line(final, best["trial_id"] if best else None))

@@ -80,6 +80,8 @@ _COMMON = (
           doc="epochs of a cross-validation fold's fit, and of `rtune train` (search trials: --max-epochs)"),
     Param("lr_schedule", str, "constant", choices=LR_SCHEDULES,
           doc="constant, or cosine: decays per epoch from learning_rate to 0 over the trial's maximum epochs"),
+    Param("repeat", int, 0, low=0, high=1_000_000,
+          doc="which repeat of a grid point (--num-samples N on a grid): it changes the trial's seeds only"),
     Param("augment_flip", bool, False, doc="random horizontal flips while training (image inputs)"),
     Param("augment_translate", float, 0.0, low=0.0, high=0.5,
           doc="random whole-pixel shifts up to this fraction of height and width (rounded), zero-filled, while "

@@ -70,7 +70,7 @@ def cross_validate(config: dict[str, Any], data: TabularData, *, folds: int, see
     for i, (train, held_out) in enumerate(stratified_folds(data.y, folds, seed)):
         fold = fold_data(data, train, held_out, standardize)
         keras.backend.clear_session()
-        keras.utils.set_random_seed(seed + i)
+        keras.utils.set_random_seed(seed + i + 1000 * int(cfg.get(config, "repeat")))  # same folds, other weights
         model = build_model(config, fold.input_shape, fold.num_classes)
         # Every training row, as GridSearchCV fits them: the fold's rows are in file order (StratifiedKFold's
         # indices are sorted), so a whole-batch cut would always leave out the file's last rows.

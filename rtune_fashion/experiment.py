@@ -42,6 +42,7 @@ from rtune_fashion.results import (
     TRIALS_FILE,
     ExperimentRecord,
     TrialRecord,
+    grid_repeats,
     load_experiment,
     write_trials_csv,
 )
@@ -483,15 +484,20 @@ def _make_tuner(
         return tune.Tuner.restore(settings.experiment_uri, trainable, resume_unfinished=True)
     # The random and grid generators take the limit themselves (make_search); Tune ignores it for them.
     concurrency = None if isinstance(plan.search_alg, BasicVariantGenerator) else settings.max_concurrent
+    param_space, num_samples = space.params, settings.num_samples
+    if space.is_grid and (num_samples or 1) > 1:
+        # Tune would repeat each point with the same config, so the same seed: N identical runs. A "repeat"
+        # axis gives each pass its own seeds (trial_seed hashes the config), and one pass over the whole grid.
+        param_space, num_samples = {**space.params, "repeat": tune.grid_search(list(range(num_samples)))}, 1
     return tune.Tuner(
         trainable,
-        param_space=space.params,
+        param_space=param_space,
         tune_config=tune.TuneConfig(
             metric=METRIC,
             mode=MODE,
             search_alg=plan.search_alg,
             scheduler=plan.scheduler,
-            num_samples=settings.num_samples,
+            num_samples=num_samples,
             max_concurrent_trials=concurrency,
             time_budget_s=search_budget,
             reuse_actors=True,
@@ -881,6 +887,7 @@ def _summarise(
         "metric": METRIC,
         "selection": SELECTION,
         "best": best,
+        "grid_repeats": grid_repeats(record),  # a grid run N times: each point's mean and spread over its repeats
         "trials": {
             "total": len(record.trials),
             "finished": counts["FINISHED"],

@@ -243,6 +243,28 @@ def trials_table(record: ExperimentRecord) -> list[dict[str, Any]]:
     ]
 
 
+def grid_repeats(record: ExperimentRecord) -> list[dict[str, Any]]:
+    """For a grid run several times (``--num-samples N``: each trial's config has a ``repeat``), one row per
+    grid point, best mean first: the keys that vary between points, how many repeats reported, and the mean
+    and (population) standard deviation of their best val accuracies. Empty for any other experiment."""
+    groups: dict[str, tuple[dict[str, Any], list[float]]] = {}
+    for trial in record.trials:
+        if "repeat" not in trial.config or not _finite(trial.best_val_accuracy):
+            continue
+        point = {key: value for key, value in trial.config.items() if key != "repeat"}
+        key = json.dumps(point, sort_keys=True, default=str)
+        groups.setdefault(key, (point, []))[1].append(trial.best_val_accuracy)
+    points = [point for point, _ in groups.values()]
+    varying = sorted({key for point in points for key in point if any(p.get(key) != point.get(key) for p in points)})
+    rows = []
+    for point, scores in groups.values():
+        mean = sum(scores) / len(scores)
+        std = math.sqrt(sum((score - mean) ** 2 for score in scores) / len(scores))
+        rows.append({"point": {key: point.get(key) for key in varying}, "repeats": len(scores), "mean": mean,
+                     "std": std})  # fmt: skip
+    return sorted(rows, key=lambda row: -row["mean"])
+
+
 def final_model_line(final: dict[str, Any], best_trial_id: str | None = None) -> str:
     """One line on the final model of summary.json: how it was made and its accuracies (and whose config,
     when it is not the best trial's, ``best_trial_id``)."""

@@ -23,7 +23,7 @@ from ray import tune
 
 from rtune_fashion import budget
 from rtune_fashion.budget import cheapest_values
-from rtune_fashion.cli import main
+from rtune_fashion.cli import format_summary, main
 from rtune_fashion.config import OPTIMIZERS
 from rtune_fashion.data import load_fashion_mnist
 from rtune_fashion.errors import ExperimentError
@@ -192,16 +192,29 @@ SMALL_GRID = register_space(SearchSpace(
 
 def test_grid_searcher_runs_every_point_one_at_a_time_when_asked(ray_local, tmp_path: Path) -> None:
     """--max-concurrent 1 with trials small enough for two at once on the shared Ray (half its CPUs each):
-    Tune alone would ignore the limit for the grid generator and run two at once."""
-    settings = ExperimentSettings(space=SMALL_GRID.name, searcher="grid", num_samples=1, max_epochs=1,
+    Tune alone would ignore the limit for the grid generator and run two at once. Two passes over the grid:
+    each repeat of a point has its own seed (Tune's own repeats were identical runs), and the summary gives
+    each point's mean and spread."""
+    settings = ExperimentSettings(space=SMALL_GRID.name, searcher="grid", num_samples=2, max_epochs=1,
                                   storage=str(tmp_path), train_size=300, val_size=200, test_size=100, retrain=False,
                                   max_concurrent=1, cpus_per_trial=RAY_CPUS / 2)  # fmt: skip
     lines: list[str] = []
     summary = run_experiment(settings, echo=lines.append)
-    assert summary["trials"]["total"] == 4 and summary["trials"]["errored"] == 0
-    assert "with grid + asha: 1 pass(es) over 4 grid points of up to 1 epochs" in lines[0], lines
+    assert summary["trials"]["total"] == 8 and summary["trials"]["errored"] == 0
+    assert "with grid + asha: 2 pass(es) over 4 grid points of up to 1 epochs" in lines[0], lines
     trials = pd.read_csv(settings.experiment_dir / "trials.csv")
-    assert len(set(zip(trials["config/optimizer"], trials["config/learning_rate"], strict=True))) == 4
+    points = list(zip(trials["config/optimizer"], trials["config/learning_rate"], strict=True))
+    assert len(set(points)) == 4 and sorted(trials["config/repeat"]) == [0] * 4 + [1] * 4
+    record = load_experiment(settings.experiment_dir)
+    losses = {}
+    for trial in record.trials:
+        point = (trial.config["optimizer"], trial.config["learning_rate"])
+        losses.setdefault(point, []).append(trial.history[0]["loss"])
+    assert all(a != b for a, b in losses.values()), losses  # other seeds: other runs, not copies
+    rows = summary["grid_repeats"]
+    assert len(rows) == 4 and all(row["repeats"] == 2 and row["std"] >= 0 for row in rows)
+    assert set(rows[0]["point"]) == {"optimizer", "learning_rate"} and rows[0]["mean"] >= rows[-1]["mean"]
+    assert "Each grid point over its 2 repeats (best val accuracy, mean ± std):" in format_summary(summary)
     epochs = sorted((row["reported_at"] - row["epoch_time_s"], row["reported_at"])
                     for trial in load_experiment(settings.experiment_dir).trials for row in trial.history)  # fmt: skip
     assert all(later[0] >= earlier[1] for earlier, later in itertools.pairwise(epochs)), epochs  # no overlap
