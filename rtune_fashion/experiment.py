@@ -368,11 +368,16 @@ def _stored_for_resume(settings: ExperimentSettings, trainable: TrialFunction, o
     return stored
 
 
+def _is_finished(local: Path) -> bool:
+    """An experiment is finished once its summary.json is written (its last step)."""
+    return (local / SUMMARY_FILE).exists()
+
+
 def _refuse_finished(settings: ExperimentSettings, local: Path) -> None:
     """A finished experiment (its summary.json written) is never resumed: that would retrain, read the test
     set a second time and overwrite its summary and model."""
     summary_path = local / SUMMARY_FILE
-    if not summary_path.exists():
+    if not _is_finished(local):
         return
     try:
         test = (json.loads(summary_path.read_text()).get("final_model") or {}).get("test_accuracy")
@@ -987,6 +992,6 @@ def experiment_state(settings: ExperimentSettings, trainable: TrialFunction, opt
     if not tune.Tuner.can_restore(settings.experiment_uri):
         return "new"
     local = storage.local_copy(settings.experiment_uri)
-    finished = (local / SUMMARY_FILE).exists()  # shown, not run again: its resources no longer matter
+    finished = _is_finished(local)  # shown, not run again: its resources no longer matter
     _stored_for_resume(settings, trainable, options, local, SEARCH_DEFINING if finished else RESUME_FIXED)
     return "finished" if finished else "started"

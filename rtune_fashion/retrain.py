@@ -188,11 +188,11 @@ def ensemble_of_trained(first: keras.Model, candidates: Iterable[Callable[[], ke
         started = time.time()
         model = load()
         probs = probabilities(model)
-        joined = accuracy((total + probs) / (len(members) + 1))
-        if joined > best and accuracy(probs) >= alone[0] - JOIN_WITHIN:
+        own, joined = accuracy(probs), accuracy((total + probs) / (len(members) + 1))
+        if joined > best and own >= alone[0] - JOIN_WITHIN:
             members.append(model)
             indices.append(index)
-            alone.append(accuracy(probs))
+            alone.append(own)
             total, best = total + probs, joined
         pace = time.time() - started
     final = average_of(members)
