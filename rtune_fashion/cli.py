@@ -135,6 +135,9 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
                         help="2 trials of 2 epochs, one at a time, of the space's smallest architecture on 600 "
                         "images, the final model from the best checkpoint: checks the whole path in about a minute; "
                         "flags you give win over these values")
+    parser.add_argument("--flat-space", action="store_true",
+                        help="the searchers draw every key of the space every time, ignoring its conditions (units_3 "
+                        "at two layers too): what searches did before conditions, for comparisons")
     parser.add_argument("--resume", action="store_true", help="continue the experiment <storage>/<name>")
     parser.add_argument("--no-retrain", dest="retrain", action="store_false",
                         help="no final model: skip retraining the best config and its test evaluation")

@@ -155,6 +155,40 @@ def is_known_key(key: str, model: str) -> bool:
     return index is None or index >= 1
 
 
+def governing_key(key: str, model: str) -> str | None:
+    """The key whose value decides whether ``key`` is used at all (:func:`is_used`): the depth counter of a
+    per-layer key (``units_3``: ``num_layers``; ``dense_units``: ``num_dense``), ``optimizer`` for
+    ``lr_<optimizer>``, ``momentum`` and ``nesterov``; None for a key every model of ``model`` reads. A
+    governing key is itself never governed, so conditions are one level deep."""
+    base, _ = split_key(key)
+    if key in _PER_OPTIMIZER_RATES or key in ("momentum", "nesterov"):
+        return "optimizer"
+    param = PARAMS.get(base)
+    if param is None or model not in param.models:
+        return None
+    if model == "cnn" and key == "activation":
+        return None  # the dense head's activation, whatever the depth
+    return _counter_for(param, model)
+
+
+def is_used(key: str, config: Mapping[str, Any]) -> bool:
+    """Whether the model built from ``config`` reads ``key`` (its value may change the model or its
+    training). ``config`` needs the model and :func:`governing_key`'s key; missing keys take defaults.
+
+    Keys of layers beyond the depth are not used; ``lr_sgd`` only under SGD without a ``learning_rate``;
+    ``momentum``/``nesterov`` only under SGD; a shared per-layer key (``units``) not at depth 0.
+    """
+    parent = governing_key(key, config["model"])
+    if parent is None:
+        return True
+    value = get(config, parent)
+    if parent == "optimizer":
+        wanted = "sgd" if key in ("momentum", "nesterov") else key.removeprefix("lr_")
+        return value == wanted and (key in ("momentum", "nesterov") or config.get("learning_rate") is None)
+    _, index = split_key(key)
+    return int(value) >= (index or 1)
+
+
 def normalize(config: Mapping[str, Any]) -> dict[str, Any]:
     """A plain-Python copy of ``config``: numpy scalars become int/float/bool/str, arrays lists."""
 

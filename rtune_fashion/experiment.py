@@ -56,7 +56,7 @@ BEST_MODEL_FILE = "best_model.keras"
 CROSS_VALIDATED_TRAINABLE = "rtune_fashion.crossval.train_cv"  # settings.json's name of the grid's trainable
 # Settings a resumed experiment must keep. These define the search:
 SEARCH_DEFINING = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "min_epochs", "brackets", "seed",
-                   "train_size", "val_size", "test_size", "space_values", "time_budget_s")  # fmt: skip
+                   "train_size", "val_size", "test_size", "space_values", "time_budget_s", "flat_space")  # fmt: skip
 # ... and Ray restores these with it: Tuner.restore reloads the run's TuneConfig and RunConfig (concurrency,
 # retries), and restored trials keep their resources while new ones would take new ones (a mix).
 RESTORED_BY_RAY = ("cpus_per_trial", "gpus_per_trial", "max_concurrent", "max_failures")
@@ -135,6 +135,9 @@ class ExperimentSettings:
     # Values kept of some keys of the space (a budget's plan, or the smoke test's cheapest architecture);
     # None: the space as defined. Stored in settings.json, so a resumed search sees the same space.
     space_values: dict[str, list[Any]] | None = None
+    # True: the model-based searchers draw every key every time, as if the space had no conditions (units_3 at
+    # two layers too); for comparisons only (scripts/benchmark.py --sections conditions).
+    flat_space: bool = False
 
     def __post_init__(self) -> None:
         # Values the user gives always win; the smoke test only fills what was left unset.
@@ -320,7 +323,7 @@ def prepare(settings: ExperimentSettings) -> tuple[SearchSpace, SearchPlan]:
         validate_search_space(space)
     plan = make_search(settings.searcher, settings.scheduler, space, max_epochs=settings.max_epochs,
                        seed=settings.seed, min_epochs=settings.min_epochs, brackets=settings.brackets,
-                       max_concurrent=settings.max_concurrent)  # fmt: skip
+                       max_concurrent=settings.max_concurrent, conditional=not settings.flat_space)  # fmt: skip
     return space, plan
 
 
@@ -426,7 +429,7 @@ def _check_same_search(settings: ExperimentSettings, stored: dict[str, Any], tra
                        keys: tuple[str, ...] = RESUME_FIXED) -> None:  # fmt: skip
     """Refuse to resume with settings (of ``keys``), a space definition or a trainable that differ from the
     experiment's."""
-    before = {"min_epochs": 1, **stored["settings"]}  # experiments started before --min-epochs existed
+    before = {"min_epochs": 1, "flat_space": False, **stored["settings"]}  # experiments from before these flags
     differ = [key for key in keys if before.get(key) != getattr(settings, key)]
     if differ:
         changed = "; ".join(f"{key}: {before.get(key)!r} when started, {getattr(settings, key)!r} now"
@@ -489,11 +492,11 @@ def _make_tuner(
         return tune.Tuner.restore(settings.experiment_uri, trainable, resume_unfinished=True)
     # The random and grid generators take the limit themselves (make_search); Tune ignores it for them.
     concurrency = None if isinstance(plan.search_alg, BasicVariantGenerator) else settings.max_concurrent
-    param_space, num_samples = space.params, settings.num_samples
+    param_space, num_samples = plan.param_space, settings.num_samples
     if space.is_grid and (num_samples or 1) > 1:
         # Tune would repeat each point with the same config, so the same seed: N identical runs. A "repeat"
         # axis gives each pass its own seeds (trial_seed hashes the config), and one pass over the whole grid.
-        param_space, num_samples = {**space.params, "repeat": tune.grid_search(list(range(num_samples)))}, 1
+        param_space, num_samples = {**param_space, "repeat": tune.grid_search(list(range(num_samples)))}, 1
     return tune.Tuner(
         trainable,
         param_space=param_space,

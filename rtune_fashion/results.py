@@ -31,6 +31,7 @@ SETTINGS_FILE = "settings.json"
 SUMMARY_FILE = "summary.json"
 TRIALS_FILE = "trials.csv"
 METRIC = "val_accuracy"
+MODE = "max"  # of METRIC, which every trial reports each epoch
 OK_STATES = ("FINISHED", "STOPPED_EARLY")
 FAILED_STATES = ("DIVERGED", "ERROR")
 LIVE_STATES = ("RUNNING", "PENDING", "PAUSED")

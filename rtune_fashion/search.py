@@ -15,29 +15,32 @@ from dataclasses import dataclass
 from typing import Any
 
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, HyperBandForBOHB, TrialScheduler
-from ray.tune.search import SearchAlgorithm, Searcher, sample
+from ray.tune.search import SearchAlgorithm, Searcher
 from ray.tune.search.basic_variant import BasicVariantGenerator
-from ray.tune.search.bohb import TuneBOHB
 
+from rtune_fashion import native
 from rtune_fashion.errors import SearcherError
-from rtune_fashion.results import METRIC as METRIC  # the one definition, re-exported beside MODE
-from rtune_fashion.spaces import SearchSpace, integer_values
+from rtune_fashion.results import METRIC as METRIC  # the one definition of each, re-exported
+from rtune_fashion.results import MODE as MODE
+from rtune_fashion.spaces import SearchSpace, searched
 
 SEARCHERS = ("hyperopt", "optuna", "bohb", "random", "grid")
 SCHEDULERS = ("asha", "fifo", "bohb")
 MODEL_BASED = ("hyperopt", "optuna", "bohb")
-MODE = "max"  # of METRIC (rtune_fashion.results), which every trial reports each epoch
 TIME_ATTR = "training_iteration"  # one iteration = one epoch
 
 
 @dataclass(frozen=True)
 class SearchPlan:
-    """What the Tuner needs to decide which trials to run and which to stop."""
+    """What the Tuner needs to decide which trials to run and which to stop, and the ``param_space`` to give
+    it: the whole space for the random and grid generators; only the constants for a model-based searcher,
+    which holds the space in its own form (rtune_fashion.native) and suggests only the keys a config uses."""
 
     searcher: str
     scheduler_name: str
     search_alg: Searcher | SearchAlgorithm
     scheduler: TrialScheduler
+    param_space: dict[str, Any]
 
 
 def default_scheduler(searcher: str) -> str:
@@ -181,24 +184,6 @@ def _asha(max_epochs: int, min_epochs: int, brackets: int | None) -> ASHASchedul
                          reduction_factor=3, brackets=brackets or 1)  # fmt: skip
 
 
-class ExactBOHB(TuneBOHB):
-    """``TuneBOHB`` that samples exactly the values each integer domain has: Ray's conversion drops a
-    ``qrandint``'s step and its inclusive upper end (``qrandint(50, 350, 50)`` gave 173, never 350), so
-    quantized integers become categorical hyperparameters of their values (hpbandster's BOHB refuses
-    ordinals; an index would not match the values of ``points_to_evaluate``)."""
-
-    @staticmethod
-    def convert_search_space(spec: dict) -> Any:
-        import ConfigSpace
-
-        quantized = {key: domain for key, domain in spec.items() if isinstance(domain, sample.Integer)
-                     and isinstance(domain.get_sampler(), sample.Quantized)}  # fmt: skip
-        space = TuneBOHB.convert_search_space({k: v for k, v in spec.items() if k not in quantized})
-        for key, domain in quantized.items():
-            space.add(ConfigSpace.CategoricalHyperparameter(key, choices=integer_values(domain)))
-        return space
-
-
 def make_search(
     searcher: str,
     scheduler: str | None,
@@ -209,6 +194,7 @@ def make_search(
     min_epochs: int = 1,
     brackets: int | None = None,
     max_concurrent: int | None = None,
+    conditional: bool = True,
 ) -> SearchPlan:
     """The (searcher, scheduler) pair for the names, seeded, with budgets in epochs.
 
@@ -217,24 +203,22 @@ def make_search(
     ``brackets``: ASHA's (None: 1, Ray's default; Ray makes every bracket asked for, and one without rungs
     runs its trials to ``max_epochs``), or the brackets of each BOHB band (None: all of them;
     :class:`BOHBBands`; more than a band has are all of them).
+    The model-based searchers get the space's conditions in their own form (rtune_fashion.native; with
+    ``conditional`` False the flat form, every key every time: what benchmarks compare against); the random
+    generator draws every key (unused ones do nothing and it models nothing).
     ``max_concurrent`` limits the random and grid generators here; Tune applies the limit to the other
     searchers itself (``TuneConfig.max_concurrent_trials``) but ignores it for these.
     """
     scheduler = check_names(searcher, scheduler, space)
-    points = [dict(p) for p in space.points_to_evaluate] or None
-    if searcher == "hyperopt":
-        from ray.tune.search.hyperopt import HyperOptSearch
-
-        search_alg = HyperOptSearch(points_to_evaluate=points, random_state_seed=seed)
-    elif searcher == "optuna":
-        import optuna
-        from ray.tune.search.optuna import OptunaSearch
-
-        optuna.logging.set_verbosity(optuna.logging.WARNING)
-        search_alg = OptunaSearch(points_to_evaluate=points, sampler=optuna.samplers.TPESampler(seed=seed))
-    elif searcher == "bohb":
-        search_alg = ExactBOHB(points_to_evaluate=points, seed=seed)
+    param_space = dict(space.params)
+    if searcher in MODEL_BASED:
+        found = space.conditions if conditional else {}
+        build = {"hyperopt": native.hyperopt_searcher, "optuna": native.optuna_searcher,
+                 "bohb": native.bohb_searcher}[searcher]  # fmt: skip
+        search_alg: Searcher | SearchAlgorithm = build(space, conditions=found, seed=seed)
+        param_space = {key: value for key, value in space.params.items() if key not in searched(space.params)}
     else:  # random and grid: Tune's own generator (grid points are expanded, other domains sampled)
+        points = [dict(p) for p in space.points_to_evaluate] or None
         search_alg = BasicVariantGenerator(points_to_evaluate=points, random_state=seed,
                                            max_concurrent=max_concurrent or 0)  # fmt: skip
 
@@ -247,4 +231,4 @@ def make_search(
         trial_scheduler = _asha(max_epochs, min_epochs, brackets)
     else:
         trial_scheduler = FIFOScheduler()
-    return SearchPlan(searcher, scheduler, search_alg, trial_scheduler)
+    return SearchPlan(searcher, scheduler, search_alg, trial_scheduler, param_space)

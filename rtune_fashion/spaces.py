@@ -41,6 +41,51 @@ def integer_values(domain: sample.Integer) -> list[int]:
 
 
 @dataclass(frozen=True)
+class Condition:
+    """A searched key is used only when ``parent`` (a searched key) takes one of ``values``."""
+
+    parent: str
+    values: tuple[Any, ...]
+
+
+def searched(params: Mapping[str, Any]) -> dict[str, sample.Domain]:
+    """The keys of ``params`` a searcher draws (its Ray Tune domains; not constants, not grids)."""
+    return {key: value for key, value in params.items() if isinstance(value, sample.Domain)}
+
+
+def _domain_values(domain: sample.Domain) -> list[Any] | None:
+    if isinstance(domain, sample.Categorical):
+        return list(domain.categories)
+    if isinstance(domain, sample.Integer):
+        return integer_values(domain)
+    return None
+
+
+def is_used_in(key: str, point: Mapping[str, Any], found: Mapping[str, Condition]) -> bool:
+    """Whether ``point`` (values of searched keys) uses ``key``, under the conditions ``found``."""
+    return key not in found or point.get(found[key].parent) in found[key].values
+
+
+def conditions(params: Mapping[str, Any]) -> dict[str, Condition]:
+    """The searched keys of ``params`` that some value of a searched key makes unused (``units_3`` unless
+    ``num_layers`` is 3; ``lr_sgd`` unless ``optimizer`` is sgd), from :func:`config.is_used`, which the
+    builders follow. Each searcher is given these in its own form (rtune_fashion.native)."""
+    model = params.get("model")
+    constants = {key: value for key, value in params.items() if not isinstance(value, sample.Domain | Mapping)}
+    domains = searched(params)
+    found: dict[str, Condition] = {}
+    for key in domains:
+        parent = cfg.governing_key(key, model)
+        values = _domain_values(domains[parent]) if parent in domains else None
+        if values is None:
+            continue
+        used = tuple(value for value in values if cfg.is_used(key, {**constants, parent: value}))
+        if len(used) < len(values):
+            found[key] = Condition(parent, used)
+    return found
+
+
+@dataclass(frozen=True)
 class SearchSpace:
     """A named search space: the Ray Tune param space, where it comes from, and what it is for."""
 
@@ -59,20 +104,23 @@ class SearchSpace:
         """Points in one pass over the grid: the product of the ``tune.grid_search`` lists (1 without any)."""
         return math.prod(len(v["grid_search"]) for v in self.params.values() if _is_grid_value(v))
 
+    @property
+    def conditions(self) -> dict[str, Condition]:
+        """Searched keys that are used only for some values of another (:func:`conditions`)."""
+        return conditions(self.params)
+
     def values_of(self, key: str) -> list[Any]:
         """Every value a searcher can draw for a categorical or integer key (a constant: itself)."""
         domain = self.params[key]
-        if isinstance(domain, sample.Categorical):
-            return list(domain.categories)
-        if isinstance(domain, sample.Integer):
-            return integer_values(domain)
-        if isinstance(domain, sample.Domain):
+        values = _domain_values(domain) if isinstance(domain, sample.Domain) else [domain]
+        if values is None:
             raise SearchSpaceError(f"Key {key!r} of space {self.name!r} is continuous; it has no list of values.")
-        return [domain]
+        return values
 
     def restricted(self, keep: Mapping[str, list[Any]]) -> SearchSpace:
         """The same space with only the listed values of each key in ``keep`` (a single value becomes a
-        constant); points to evaluate outside the new domains are left out. Same name: a restricted space
+        constant), without the searched keys no config then uses; points to evaluate outside the new domains
+        are left out. Same name: a restricted space
         is the named space fitted to a budget, recorded with the experiment."""
         params = dict(self.params)
         for key, values in keep.items():
@@ -80,8 +128,10 @@ class SearchSpace:
             if not allowed:
                 raise SearchSpaceError(f"Restricting {key!r} of space {self.name!r} to {values} leaves no value.")
             params[key] = allowed[0] if len(allowed) == 1 else tune.choice(allowed)
-        searched = {k for k, v in params.items() if isinstance(v, sample.Domain)}
-        points = [{k: v for k, v in point.items() if k in searched} for point in self.points_to_evaluate
+        for key in never_used(params):  # units_3 once num_layers keeps only 2: nothing left to search
+            del params[key]
+        kept = set(searched(params))
+        points = [{k: v for k, v in point.items() if k in kept} for point in self.points_to_evaluate
                   if all(point.get(k, values[0]) in values for k, values in keep.items())]  # fmt: skip
         return dataclasses.replace(self, params=params, points_to_evaluate=points)
 
@@ -177,8 +227,39 @@ def validate_space(params: Mapping[str, Any], *, name: str = "search space") -> 
             except ModelConfigError as error:
                 raise SearchSpaceError(f"{name}: key {key!r} can take a value the model refuses: {error}") from error
         candidates[key] = values
+    _check_every_searched_key_is_used(params, name)
     if model == "cnn":
         _check_cnn_shapes(params, candidates, name)
+
+
+def never_used(params: Mapping[str, Any]) -> list[str]:
+    """The searched keys of ``params`` that no config of it uses (``units_3`` where ``num_layers`` is at most 2)."""
+    model = params["model"]
+    constants = {key: value for key, value in params.items() if not isinstance(value, sample.Domain | Mapping)}
+    found = conditions(params)
+    unused = []
+    for key in searched(params):
+        parent = cfg.governing_key(key, model)
+        if parent is None or isinstance(params.get(parent), Mapping):
+            continue  # always used, or governed by a grid (whose points are checked one by one)
+        if isinstance(params.get(parent), sample.Domain):
+            if key in found and not found[key].values:
+                unused.append(key)
+        elif not cfg.is_used(key, constants):
+            unused.append(key)
+    return unused
+
+
+def _check_every_searched_key_is_used(params: Mapping[str, Any], name: str) -> None:
+    """A searched key that no config of the space uses makes every searcher model a dimension that does nothing."""
+    for key in never_used(params):
+        parent = cfg.governing_key(key, params["model"])
+        given = params.get(parent, cfg.PARAMS[parent].default)
+        shown = f"tune.{type(given).__name__}" if isinstance(given, sample.Domain) else repr(given)
+        raise SearchSpaceError(
+            f"{name}: key {key!r} is searched but no config uses it ({parent} is {shown}). Fix: remove it, "
+            f"or let {parent} take a value that uses it."
+        )
 
 
 def _in_domain(value: Any, domain: Any) -> bool:
@@ -200,17 +281,20 @@ def validate(space: SearchSpace) -> None:
     """Check a named space: its params (:func:`validate_space`) and its points to evaluate.
 
     Raises:
-        SearchSpaceError: also for a point that names a key the space does not search, leaves one out,
-            or gives a value outside the key's domain.
+        SearchSpaceError: also for a point that names a key the space does not search, leaves out one its
+            config uses (it may leave out those it makes unused: ``units_3`` at ``num_layers`` 2), or gives a
+            value outside the key's domain.
     """
     name = f"space {space.name!r}"
     validate_space(space.params, name=name)
-    searched = {k for k, v in space.params.items() if isinstance(v, sample.Domain)}
+    keys = set(searched(space.params))
+    found = space.conditions
     for number, point in enumerate(space.points_to_evaluate, start=1):
-        if set(point) != searched:
+        needed = {key for key in keys if is_used_in(key, point, found)}
+        if not needed <= set(point) <= keys:
             raise SearchSpaceError(
-                f"{name}: point to evaluate {number} must give exactly the searched keys; extra: "
-                f"{sorted(set(point) - searched)}, missing: {sorted(searched - set(point))}."
+                f"{name}: point to evaluate {number} must give the searched keys its config uses; extra: "
+                f"{sorted(set(point) - keys)}, missing: {sorted(needed - set(point))}."
             )
         for key, value in point.items():
             if not _in_domain(value, space.params[key]):

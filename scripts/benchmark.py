@@ -11,6 +11,8 @@ Sections (``--sections``, default: all but gpu, which runs only when asked):
   against a sequential loop that trains every trial for its full epochs with hyperopt TPE in one fresh
   process (what Hyperas does). Same trial budget, seeds and data; wall time from the start of each method (Ray's
   start included) until a trial first reaches each target validation accuracy.
+* ``conditions``: space A searched by hyperopt, Optuna and BOHB each given the space's conditions in its own
+  form, against the same searcher drawing every key every time (``flat_space``); time to the targets.
 * ``overhead``: the same short trainings (the ``mlp_grid`` configs, same seeds) through Ray Tune with the
   same CPUs as a plain Python loop (in a fresh process), one at a time, and through Ray Tune two at a time.
 * ``data_path``: per-trial data setup in a Ray worker: the dataset from the object store (what every
@@ -65,7 +67,7 @@ from rtune_fashion.spaces import get_space  # noqa: E402
 from rtune_fashion.trainable import trial_seed  # noqa: E402
 from rtune_fashion.training import fit_epochs  # noqa: E402
 
-SECTIONS = ("time_to_target", "overhead", "data_path", "gpu", "keras_tuner")
+SECTIONS = ("time_to_target", "conditions", "overhead", "data_path", "gpu", "keras_tuner")
 DEFAULT_SECTIONS = ("time_to_target", "overhead", "data_path")
 DOC = Path(__file__).resolve().parent.parent / "docs" / "benchmarks.md"
 
@@ -79,6 +81,7 @@ class Mode:
     val_size: int
     search_trials: int
     search_epochs: int
+    condition_trials: int
     targets: tuple[float, ...]
     overhead_epochs: int
     data_repeats: int
@@ -86,10 +89,11 @@ class Mode:
 
 
 MODES = {
-    "quick": Mode(repeats=2, train_size=4000, val_size=2000, search_trials=8, search_epochs=4, targets=(0.78, 0.82),
+    "quick": Mode(repeats=2, train_size=4000, val_size=2000, search_trials=8, search_epochs=4,
+                  condition_trials=30, targets=(0.78, 0.82),
                   overhead_epochs=2, data_repeats=3, gpu_epochs=4),
     "full": Mode(repeats=3, train_size=12000, val_size=6000, search_trials=20, search_epochs=10,
-                 targets=(0.84, 0.86), overhead_epochs=3, data_repeats=5, gpu_epochs=12),
+                 condition_trials=40, targets=(0.84, 0.86), overhead_epochs=3, data_repeats=5, gpu_epochs=12),
 }  # fmt: skip
 
 
@@ -185,6 +189,19 @@ def first_reaching(events: Sequence[tuple[float, float]], target: float) -> floa
     return None
 
 
+def record_run(method: str, repeat: int, seed: int, wall: float, events: Sequence[tuple[float, float]],
+               targets: Sequence[float], epochs: int | None = None) -> dict[str, Any]:  # fmt: skip
+    """One run's line of a time-to-target table (printed as it ends): its seconds to each target, best val accuracy
+    and epochs trained (``epochs`` None: one per event, as Tune reports them)."""
+    reached = {str(t): first_reaching(events, t) for t in targets}
+    best = max((v for _, v in events), default=float("nan"))
+    epochs = len(events) if epochs is None else epochs
+    print(f"  {method} (seed {seed}): {wall:.1f} s, {epochs} epochs, best {best:.4f}, "
+          + ", ".join(f">= {t}: {fmt_s(s)}" for t, s in reached.items()), flush=True)
+    return {"method": method, "repeat": repeat, "seed": seed, "wall_s": wall, "epochs": epochs,
+            "best_val_accuracy": best, "seconds_to_target": reached}  # fmt: skip
+
+
 def tune_events(experiment_dir: Path, call_started: float) -> list[tuple[float, float]]:
     """(seconds since the run_experiment call, best val accuracy so far) for every reported epoch."""
     record = load_experiment(experiment_dir)
@@ -223,12 +240,7 @@ def bench_time_to_target(mode: Mode, args: argparse.Namespace, data: Dataset) ->
                                            seed=seed, **tune_settings)  # fmt: skip
                 events = tune_events(directory, call_started)
                 epochs = len(events)
-            reached = {str(t): first_reaching(events, t) for t in mode.targets}
-            best = max((v for _, v in events), default=float("nan"))
-            runs.append({"method": method, "repeat": repeat, "seed": seed, "wall_s": wall, "epochs": epochs,
-                         "best_val_accuracy": best, "seconds_to_target": reached})  # fmt: skip
-            print(f"  {method} (seed {seed}): {wall:.1f} s, {epochs} epochs, best {best:.4f}, "
-                  + ", ".join(f">= {t}: {fmt_s(s)}" for t, s in reached.items()), flush=True)
+            runs.append(record_run(method, repeat, seed, wall, events, mode.targets, epochs=epochs))
     return {"runs": runs, "methods": methods, "targets": mode.targets}
 
 
@@ -281,6 +293,51 @@ def table_time_to_target(result: dict[str, Any], mode: Mode, command: str) -> st
         f"{seeds_of(runs)}); medians. Times count from the start of each method (Ray's start included) to the "
         "first epoch of any trial at or above the target. A repeat that never reaches a target counts as its "
         "whole wall time (a lower bound); a target not reached in a majority of repeats is 'not reached'.", "",
+        *rows, "", f"Command: `{command}`"])  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------------
+# 1b. Conditional spaces against flat ones
+
+CONDITION_SEARCHERS = ("hyperopt", "optuna", "bohb")
+
+
+def condition_method(searcher: str, flat: bool) -> str:
+    return f"{searcher}, {'flat' if flat else 'conditional'} space"
+
+
+def bench_conditions(mode: Mode, args: argparse.Namespace, data: Dataset) -> dict[str, Any]:
+    """Space A searched by each searcher given its conditions (rtune_fashion.native) and flat (``flat_space``:
+    every key every time), same seeds and trials; the flat form is each one's baseline."""
+    methods = [condition_method(s, flat) for s in CONDITION_SEARCHERS if s in args.condition_searchers
+               for flat in (True, False)]  # fmt: skip
+    runs: list[dict[str, Any]] = []
+    storage = Path(tempfile.mkdtemp(prefix="bench_conditions_"))
+    for repeat in range(mode.repeats):
+        seed = args.seed + repeat
+        for method in ordered(methods, repeat):
+            searcher = method.split(",")[0]
+            call_started = time.time()
+            wall, directory = run_tune(data, storage, f"{len(runs)}_{repeat}", space="mlp_hyperas", searcher=searcher,
+                                       flat_space=method.endswith("flat space"), num_samples=mode.condition_trials,
+                                       max_epochs=mode.search_epochs, seed=seed)  # fmt: skip
+            runs.append(record_run(method, repeat, seed, wall, tune_events(directory, call_started), mode.targets))
+    return {"runs": runs, "methods": methods, "targets": mode.targets}
+
+
+def table_conditions(result: dict[str, Any], mode: Mode, command: str) -> str:
+    runs, methods, targets = result["runs"], result["methods"], result["targets"]
+    rows = time_to_target_rows(runs, methods, targets, lambda m: m.replace("conditional", "flat"), mode.repeats)
+    return "\n".join([
+        f"Space A (`mlp_hyperas`: a third layer's units, activation and dropout only at depth 3, each optimizer's "
+        f"learning rate only under it), {mode.condition_trials} trials of up to {mode.search_epochs} epochs each "
+        f"method (ASHA; BOHB's own bands), {mode.train_size} training / {mode.val_size} validation images, "
+        f"{mode.repeats} repeats (seeds {seeds_of(runs)}); medians. 'Conditional': each searcher is given the space's "
+        "conditions in its own form (nested hp.choice, Optuna define-by-run, ConfigSpace InConditions); 'flat': the "
+        "same searcher draws every key every time (`flat_space`), as before. hyperopt's first 20 trials and "
+        "Optuna's first 10 are random in both forms. Times count from the start of each run (Ray's start included); "
+        "a repeat that never reaches a target counts as its whole wall time; a target not reached in a majority "
+        "of repeats is 'not reached'.", "",
         *rows, "", f"Command: `{command}`"])  # fmt: skip
 
 
@@ -600,12 +657,7 @@ def bench_keras_tuner(mode: Mode, args: argparse.Namespace, data: Dataset) -> di
                                            space=article_e_space(batch_size), searcher="optuna",
                                            num_samples=mode.search_trials, max_epochs=mode.search_epochs, seed=seed)
                 events = tune_events(directory, call_started)
-            reached = {str(t): first_reaching(events, t) for t in mode.targets}
-            best = max((v for _, v in events), default=float("nan"))
-            runs.append({"method": method, "repeat": repeat, "seed": seed, "wall_s": wall, "epochs": len(events),
-                         "best_val_accuracy": best, "seconds_to_target": reached})  # fmt: skip
-            print(f"  {method} (seed {seed}): {wall:.1f} s, {len(events)} epochs, best {best:.4f}, "
-                  + ", ".join(f">= {t}: {fmt_s(s)}" for t, s in reached.items()), flush=True)
+            runs.append(record_run(method, repeat, seed, wall, events, mode.targets))
     return {"runs": runs, "methods": methods, "targets": mode.targets, "batch_sizes": list(args.batch_sizes),
             "batch_of": batch_of}
 
@@ -646,6 +698,7 @@ def table_keras_tuner(result: dict[str, Any], mode: Mode, command: str) -> str:
 
 RUNNERS: dict[str, tuple[Callable[..., dict[str, Any]], Callable[..., str], str]] = {
     "time_to_target": (bench_time_to_target, table_time_to_target, "Time to a target accuracy"),
+    "conditions": (bench_conditions, table_conditions, "Conditional spaces against flat ones"),
     "overhead": (bench_overhead, table_overhead, "Framework overhead"),
     "data_path": (bench_data_path, table_data_path, "Data path"),
     "gpu": (bench_gpu, table_gpu, "GPU: packing trials, first epoch"),
@@ -666,13 +719,15 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--repeats", type=int, help="override the mode's repeats")
     parser.add_argument("--train-size", type=int, help="override the mode's training images")
     parser.add_argument("--val-size", type=int, help="override the mode's validation images")
-    parser.add_argument("--trials", type=int, help="override the mode's search trials (time_to_target)")
+    parser.add_argument("--trials", type=int, help="override the mode's search trials (time_to_target, conditions)")
     parser.add_argument("--epochs", type=int, help="override the mode's epochs per trial (time_to_target)")
     parser.add_argument("--targets", type=float, nargs="+", help="validation accuracies for time_to_target")
     parser.add_argument("--methods", nargs="+", choices=list(TIME_TO_TARGET_METHODS),
                         default=list(TIME_TO_TARGET_METHODS), metavar="METHOD",
                         help="time_to_target: the methods to run, by their names in the table (default: all: "
                              + "; ".join(TIME_TO_TARGET_METHODS) + "); the first is the speed-ups' baseline")
+    parser.add_argument("--condition-searchers", nargs="+", choices=CONDITION_SEARCHERS,
+                        default=list(CONDITION_SEARCHERS), help="conditions: the searchers compared (default: all)")
     parser.add_argument("--gpu-cpus-per-trial", type=float, default=2.0)
     parser.add_argument("--batch-sizes", type=int, nargs="+", default=[32, 128],
                         help="keras_tuner: the batch sizes both tools run at (article E's 32, Keras' usual 128)")
@@ -699,7 +754,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 def mode_of(args: argparse.Namespace) -> Mode:
     base = MODES[args.mode]
     overrides = {"repeats": args.repeats, "train_size": args.train_size, "val_size": args.val_size,
-                 "search_trials": args.trials, "search_epochs": args.epochs,
+                 "search_trials": args.trials, "condition_trials": args.trials, "search_epochs": args.epochs,
                  "targets": tuple(args.targets) if args.targets else None}  # fmt: skip
     return Mode(**{**base.__dict__, **{k: v for k, v in overrides.items() if v is not None}})
 

@@ -178,3 +178,25 @@ def test_mlp_augments_images_and_refuses_to_augment_tables() -> None:
     np.testing.assert_allclose(model.predict(x, verbose=0), model(x, training=False))  # identity at inference
     with pytest.raises(ModelConfigError, match=r"need image inputs .* shape \(8,\)\. Fix: leave both off"):
         build_model({"model": "mlp", "num_layers": 1, "augment_translate": 0.1}, input_shape=(8,), num_classes=2)
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "other"),
+    [({"model": "mlp", "num_layers": 2}, "units_3", 64), ({"model": "mlp", "num_layers": 3}, "units_3", 64),
+     ({"model": "mlp", "num_layers": 0}, "units", 64), ({"model": "mlp", "optimizer": "adam"}, "lr_sgd", 0.5),
+     ({"model": "mlp", "optimizer": "sgd"}, "lr_sgd", 0.5),
+     ({"model": "mlp", "optimizer": "sgd", "learning_rate": 0.1}, "lr_sgd", 0.5),
+     ({"model": "mlp", "optimizer": "adam"}, "momentum", 0.5),
+     ({"model": "mlp", "optimizer": "sgd"}, "nesterov", True),
+     ({"model": "cnn", "num_blocks": 2}, "filters_3", 8), ({"model": "cnn", "num_dense": 0}, "dense_units", 8),
+     ({"model": "cnn", "num_dense": 0}, "activation", "tanh"),
+     ({"model": "cnn", "num_dense": 2}, "dense_dropout_2", 0.5)],
+)  # fmt: skip
+def test_is_used_says_whether_a_key_changes_the_model_built(config: dict, key: str, other: object) -> None:
+    """The conditions the searchers are given (spaces.conditions) come from cfg.is_used: a key it calls unused
+    leaves the effective config (what the builders read) unchanged, a used one changes it."""
+    def built(config: dict) -> dict:
+        return cfg.effective(config, collapse_layers=False)
+
+    changed = built({**config, key: other}) != built(config)
+    assert cfg.is_used(key, config) == changed

@@ -17,7 +17,7 @@ from rtune_fashion.search import (
     expected_epochs_per_trial,
     make_search,
 )
-from rtune_fashion.spaces import get_space
+from rtune_fashion.spaces import SearchSpace, get_space, searched
 
 
 @pytest.mark.parametrize(
@@ -28,16 +28,16 @@ from rtune_fashion.spaces import get_space
 def test_every_searcher_suggests_configs_the_builders_accept(searcher: str, space: str) -> None:
     """The contract every searcher must meet: its suggestions are valid, buildable configs."""
     plan = make_search(searcher, None, get_space(space), max_epochs=4, seed=1)
-    plan.search_alg.set_search_properties(METRIC, MODE, get_space(space).params)
     if searcher in ("random", "grid"):
-        experiment = tune.Experiment("contract", run=lambda config: None, config=get_space(space).params, num_samples=3)
+        experiment = tune.Experiment("contract", run=lambda config: None, config=plan.param_space, num_samples=3)
         plan.search_alg.add_configurations(experiment)
         suggestions = [plan.search_alg.next_trial().config for _ in range(3)]
     else:
+        assert not plan.search_alg.set_search_properties(METRIC, MODE, plan.param_space)  # it has its own space
+        assert not any(hasattr(value, "sample") for value in plan.param_space.values())  # so Tune gets constants
         suggestions = [plan.search_alg.suggest(f"trial{i}") for i in range(3)]
-    constants = {k: v for k, v in get_space(space).params.items() if not hasattr(v, "sample")}
     for suggestion in suggestions:
-        config = cfg.validate({**constants, **suggestion})  # as Tune merges constants; numpy scalars normalised
+        config = cfg.validate({**plan.param_space, **suggestion})  # as Tune merges; numpy scalars normalised
         assert all(not type(v).__module__.startswith("numpy") for v in config.values())
         assert build_model(config).count_params() > 0
 
@@ -45,7 +45,6 @@ def test_every_searcher_suggests_configs_the_builders_accept(searcher: str, spac
 def test_seeded_searchers_repeat_their_suggestions() -> None:
     def first(seed: int) -> dict:
         plan = make_search("hyperopt", None, get_space("mlp_hyperas"), max_epochs=4, seed=seed)
-        plan.search_alg.set_search_properties(METRIC, MODE, get_space("mlp_hyperas").params)
         return plan.search_alg.suggest("t")
 
     assert first(7) == first(7)
@@ -188,9 +187,59 @@ def test_every_value_a_searcher_suggests_is_one_the_space_has(searcher: str) -> 
     randint(1, 4) is 1, 2 or 3."""
     space = get_space("mlp_kerastuner")
     plan = make_search(searcher, None, space, max_epochs=4, seed=1)
-    plan.search_alg.set_search_properties(METRIC, MODE, space.params)
     suggestions = [cfg.normalize(plan.search_alg.suggest(f"trial{i}")) for i in range(40)]
     for key in ("num_layers", "units_1", "units_2", "units_3"):
-        drawn = {suggestion[key] for suggestion in suggestions}
+        drawn = {suggestion[key] for suggestion in suggestions if key in suggestion}
         assert drawn <= set(space.values_of(key)), (key, sorted(drawn))
-    assert 350 in {s[key] for s in suggestions for key in ("units_1", "units_2", "units_3")}  # the upper end too
+    assert 350 in {s[key] for s in suggestions for key in ("units_1", "units_2", "units_3") if key in s}  # upper end
+
+
+def _suggestions(searcher: str, space: SearchSpace, count: int, **options: object) -> list[dict]:
+    """``count`` suggestions, each told back with a result (so TPE and BOHB model them), normalised."""
+    plan = make_search(searcher, "fifo" if searcher != "bohb" else None, space, max_epochs=4, seed=3, **options)
+    suggestions = []
+    for i in range(count):
+        suggestion = cfg.normalize(plan.search_alg.suggest(f"t{i}"))
+        plan.search_alg.on_trial_complete(f"t{i}", {METRIC: 0.5 + 0.01 * (i % 7), "training_iteration": 4})
+        suggestions.append(suggestion)
+    return suggestions
+
+
+@pytest.mark.parametrize("searcher", ["hyperopt", "optuna", "bohb"])
+@pytest.mark.parametrize("space", ["mlp_hyperas", "mlp_kerastuner"])
+def test_a_searcher_suggests_a_conditional_key_exactly_when_its_config_uses_it(searcher: str, space: str) -> None:
+    """Each searcher gets the space's conditions in its own form (nested hp.choice, define-by-run, ConfigSpace
+    conditions): no units_3 at two layers, no lr_sgd under Adam, past the random start-up trials too."""
+    chosen = get_space(space)
+    constants = make_search(searcher, None, chosen, max_epochs=4, seed=3).param_space
+    suggestions = _suggestions(searcher, chosen, 30)
+    for suggestion in suggestions:
+        config = {**constants, **suggestion}
+        assert set(suggestion) == {key for key in searched(chosen.params) if cfg.is_used(key, config)}, suggestion
+    for key, condition in chosen.conditions.items():  # every branch is explored: each parent value turns up
+        assert {s[condition.parent] for s in suggestions} == set(chosen.values_of(condition.parent)), key
+
+
+@pytest.mark.parametrize("searcher", ["hyperopt", "optuna", "bohb"])
+def test_the_flat_form_suggests_every_key_every_time(searcher: str) -> None:
+    """What the benchmark compares against (``conditional=False``): the searchers before conditions."""
+    space = get_space("mlp_kerastuner")
+    for suggestion in _suggestions(searcher, space, 5, conditional=False):
+        assert set(suggestion) == set(searched(space.params))
+
+
+CONDITIONAL_POINTS = SearchSpace(
+    "conditional_points", {"model": "mlp", "num_layers": tune.randint(1, 3), "units_1": tune.qrandint(8, 32, 8),
+                           "units_2": tune.choice([16, 64]), "optimizer": tune.choice(["adam", "sgd"]),
+                           "lr_sgd": tune.loguniform(1e-3, 0.1), "dropout": tune.uniform(0.0, 0.5)},
+    "test", points_to_evaluate=[{"num_layers": 1, "units_1": 32, "optimizer": "sgd", "lr_sgd": 0.05, "dropout": 0.1},
+                                {"num_layers": 2, "units_1": 8, "units_2": 64, "optimizer": "adam", "dropout": 0.2,
+                                 "lr_sgd": 0.01}],  # lr_sgd under adam: unused, so left out
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("searcher", ["hyperopt", "optuna", "bohb"])
+def test_points_to_evaluate_come_first_without_their_unused_keys(searcher: str) -> None:
+    first, second = _suggestions(searcher, CONDITIONAL_POINTS, 2)
+    assert first == CONDITIONAL_POINTS.points_to_evaluate[0]
+    assert second == {k: v for k, v in CONDITIONAL_POINTS.points_to_evaluate[1].items() if k != "lr_sgd"}

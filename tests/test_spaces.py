@@ -5,7 +5,7 @@ from ray import tune
 
 from rtune_fashion.errors import SearchSpaceError
 from rtune_fashion.models import build_model
-from rtune_fashion.spaces import SPACES, SearchSpace, get_space, validate, validate_space
+from rtune_fashion.spaces import SPACES, Condition, SearchSpace, conditions, get_space, validate, validate_space
 
 
 @pytest.mark.parametrize("name", sorted(SPACES))
@@ -18,7 +18,8 @@ def test_points_to_evaluate_are_checked_against_the_space() -> None:
     validate(SearchSpace("ok", params, "test", points_to_evaluate=[{"units": 8, "dropout": 0.1}]))
     with pytest.raises(SearchSpaceError, match=r"point to evaluate 1 has units=32, outside the key's domain"):
         validate(SearchSpace("bad", params, "test", points_to_evaluate=[{"units": 32, "dropout": 0.1}]))
-    with pytest.raises(SearchSpaceError, match=r"point to evaluate 1 must give exactly .* missing: \['dropout'\]"):
+    with pytest.raises(SearchSpaceError, match=r"point to evaluate 1 must give the searched keys its config uses; "
+                       r"extra: \[\], missing: \['dropout'\]"):
         validate(SearchSpace("bad", params, "test", points_to_evaluate=[{"units": 8}]))
     stepped = {"model": "mlp", "units": tune.qrandint(50, 350, 50)}
     validate(SearchSpace("ok", stepped, "test", points_to_evaluate=[{"units": 350}]))  # qrandint's upper end: in
@@ -76,3 +77,52 @@ def test_unknown_space_name_lists_the_spaces() -> None:
 def test_a_grid_counts_its_points() -> None:
     assert get_space("mlp_grid").grid_points == 12  # 4 optimizers x 3 learning rates
     assert get_space("mlp_hyperas").grid_points == 1 and not get_space("mlp_hyperas").is_grid
+
+
+def test_conditions_follow_what_the_builders_use() -> None:
+    """Article A's nesting (a third layer's keys only at depth 3, each optimizer's learning rate only for it) and
+    Keras Tuner's (units_2 at 2 or 3 layers); keys every config uses have none."""
+    assert get_space("mlp_hyperas").conditions == {
+        **{f"{key}_3": Condition("num_layers", (3,)) for key in ("units", "activation", "dropout")},
+        **{f"lr_{name}": Condition("optimizer", (name,)) for name in ("adam", "sgd", "rmsprop")},
+    }
+    assert get_space("mlp_kerastuner").conditions == {"units_2": Condition("num_layers", (2, 3)),
+                                                      "units_3": Condition("num_layers", (3,))}
+    assert get_space("cnn_hyperas").conditions == {"dense_units_2": Condition("num_dense", (2,)),
+                                                   "dense_dropout_2": Condition("num_dense", (2,))}
+    momentum = {"model": "mlp", "optimizer": tune.choice(["adam", "sgd"]), "momentum": tune.uniform(0.0, 0.9),
+                "units": tune.choice([8, 16]), "num_layers": tune.choice([0, 1])}
+    assert conditions(momentum) == {"momentum": Condition("optimizer", ("sgd",)),
+                                    "units": Condition("num_layers", (1,))}
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"model": "mlp", "num_layers": tune.choice([1, 2]), "units_3": tune.choice([8, 16])},
+      r"key 'units_3' is searched but no config uses it \(num_layers is tune.Categorical\)"),
+     ({"model": "mlp", "num_layers": 2, "units_3": tune.choice([8, 16])},
+      r"key 'units_3' is searched but no config uses it \(num_layers is 2\)"),
+     ({"model": "mlp", "optimizer": "adam", "momentum": tune.uniform(0.0, 0.9)},
+      r"key 'momentum' is searched but no config uses it \(optimizer is 'adam'\). Fix: remove it, or let optimizer"),
+     ({"model": "mlp", "lr_sgd": tune.choice([0.1, 0.01])},  # optimizer left at its default, adam
+      r"key 'lr_sgd' is searched but no config uses it \(optimizer is 'adam'\)")],
+)  # fmt: skip
+def test_a_searched_key_no_config_uses_is_refused(params: dict, message: str) -> None:
+    with pytest.raises(SearchSpaceError, match=message):
+        validate_space(params)
+
+
+def test_a_point_may_leave_out_the_keys_its_own_values_make_unused() -> None:
+    params = {"model": "mlp", "num_layers": tune.choice([1, 2]), "units_1": tune.choice([8, 16]),
+              "units_2": tune.choice([8, 16])}
+    validate(SearchSpace("ok", params, "test", points_to_evaluate=[{"num_layers": 1, "units_1": 8}]))
+    with pytest.raises(SearchSpaceError, match=r"point to evaluate 1 .* missing: \['units_2'\]"):
+        validate(SearchSpace("bad", params, "test", points_to_evaluate=[{"num_layers": 2, "units_1": 8}]))
+
+
+def test_a_restricted_space_drops_the_keys_no_config_then_uses() -> None:
+    """A budget's plan or the smoke test may keep one depth or one optimizer: units_3 and lr_sgd go with them."""
+    two_layers_adam = get_space("mlp_hyperas").restricted({"num_layers": [2], "optimizer": ["adam"]})
+    validate(two_layers_adam)
+    assert not {"units_3", "activation_3", "dropout_3", "lr_sgd", "lr_rmsprop"} & set(two_layers_adam.params)
+    assert {"units_2", "lr_adam"} <= set(two_layers_adam.params) and two_layers_adam.conditions == {}
