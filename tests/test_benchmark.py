@@ -29,7 +29,8 @@ def test_quick_mode_runs_and_writes_json_and_its_sections_of_the_doc(ray_local, 
     out = tmp_path / "bench.json"
     # In this process, on the tests' shared Ray (--in-one-process: one Ray, no fresh Pythons): the path, not the times
     code = _load_script().main(
-        ["--mode", "quick", "--sections", "time_to_target", "data_path", "keras_tuner",
+        ["--mode", "quick", "--sections", "time_to_target", "conditions", "data_path", "keras_tuner",
+         "--condition-searchers", "bohb",
          "--repeats", "1", "--train-size", "300", "--val-size", "200", "--trials", "2", "--epochs", "2",
          "--batch-sizes", "128", "--targets", "0.0", "0.999", "--json", str(out), "--doc", str(doc),
          "--in-one-process",
@@ -55,12 +56,16 @@ def test_quick_mode_runs_and_writes_json_and_its_sections_of_the_doc(ray_local, 
     assert keras_tuner["epochs"] == 4  # the real Keras Tuner ran 2 trials of 2 epochs each
     for run in kt_runs:
         assert 0 < run["seconds_to_target"]["0.0"] <= run["wall_s"] and run["seconds_to_target"]["0.999"] is None
+    condition_runs = result["sections"]["conditions"]["runs"]  # BOHB flat and conditional, 2 trials of 2 epochs
+    assert [r["method"] for r in condition_runs] == ["bohb, flat space", "bohb, conditional space"]
+    assert all(0 < r["epochs"] <= 4 and r["seconds_to_target"]["0.0"] is not None for r in condition_runs)
     data_runs = result["sections"]["data_path"]["runs"]
     assert len(data_runs) == 3 * 3 and all(r["seconds"] > 0 for r in data_runs)  # 3 methods x 3 repeats
 
     text = doc.read_text()
     assert "kept as it was" in text  # the other section survives
-    for section in ("time_to_target", "data_path", "keras_tuner"):
+    assert "| bohb, conditional space |" in text
+    for section in ("time_to_target", "conditions", "data_path", "keras_tuner"):
         assert text.count(f"<!-- generated:{section} -->") == 1 and f"<!-- /generated:{section} -->" in text
     assert "| rtune BOHB, 1 bracket |" in text and "| rtune hyperopt + ASHA |" not in text
     assert ">= 0.999 (reached / runs)" in text and "not reached (0/1)" in text
