@@ -336,6 +336,10 @@ def _describe(args: argparse.Namespace) -> int:
     if args.spaces:
         for space in SPACES.values():
             print(f"{space.name:16} {space.source}\n{'':16} {space.description}")
+            used_when = [f"{key} when {c.parent} is {' or '.join(map(str, c.values))}"
+                         for key, c in space.conditions.items()]  # fmt: skip
+            if used_when:
+                print(f"{'':16} used only: {'; '.join(used_when)}")
         return 0
     config = _chosen_config(args, "--keys or --spaces")
     print(format_table(describe(config)))

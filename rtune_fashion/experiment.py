@@ -30,6 +30,7 @@ from ray.tune.search import BasicVariantGenerator
 
 from rtune_fashion import budget, quiet, storage
 from rtune_fashion import config as cfg
+from rtune_fashion.checkpoints import CheckpointPruner
 from rtune_fashion.cpus import usable_cpus
 from rtune_fashion.data import Dataset, load_fashion_mnist
 from rtune_fashion.errors import ExperimentError, ExperimentInterrupted
@@ -514,10 +515,12 @@ def _make_tuner(
         run_config=tune.RunConfig(
             name=settings.name,
             storage_path=settings.storage_root,
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1),  # forces a state snapshot per checkpoint
+            # Every checkpoint kept in Ray's eyes (num_to_keep would force a state save per checkpoint, a cost that
+            # grows with the trials); CheckpointPruner deletes the superseded ones (rtune_fashion.checkpoints).
+            checkpoint_config=tune.CheckpointConfig(),
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             verbose=0,  # Tune's tables are too wide to read; ProgressPrinter prints short lines instead
-            callbacks=[ProgressPrinter(echo, settings.max_epochs, deadline=deadline)],
+            callbacks=[ProgressPrinter(echo, settings.max_epochs, deadline=deadline), CheckpointPruner()],
         ),
     )
 

@@ -141,7 +141,9 @@ def test_describe_lists_keys_and_spaces(capsys) -> None:
     assert main(["describe", "--keys"]) == 0
     assert "units_<i>" in capsys.readouterr().out
     assert main(["describe", "--spaces"]) == 0
-    assert "cnn_wide" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "cnn_wide" in out
+    assert "used only: units_2 when num_layers is 2 or 3; units_3 when num_layers is 3" in out  # mlp_kerastuner
 
 
 @pytest.mark.parametrize(
