@@ -30,7 +30,6 @@ from ray.tune.search import BasicVariantGenerator
 
 from rtune_fashion import budget, quiet, storage
 from rtune_fashion import config as cfg
-from rtune_fashion.checkpoints import CheckpointPruner
 from rtune_fashion.cpus import usable_cpus
 from rtune_fashion.data import Dataset, load_fashion_mnist
 from rtune_fashion.errors import ExperimentError, ExperimentInterrupted
@@ -78,6 +77,13 @@ SELECTION = ("trials are ranked by their best epoch's val accuracy (the searcher
 # When the final model is the best trial's checkpoint, this many of the next trials' checkpoints are tried as
 # ensemble members (each costs a prediction of the validation split).
 CHECKPOINT_CANDIDATES = 4
+# A trial's newest checkpoints that Ray keeps. Ray deletes older ones at once, so it saves the whole experiment
+# state (every trial's, the searcher's) without waiting for its 1-s period when a trial has made this many
+# checkpoints since the last save: a saved state then never names a deleted checkpoint. At 1 (until issue 15)
+# that was a save after every checkpoint of every trial, a cost per epoch that grows with the trials
+# (scripts/bench_state_sync.py, docs/MEASURED.md); at 2 it is one only when a trial makes two checkpoints within
+# one 1-s period (epochs under a second), and a SIGKILL costs a trial at most one finished epoch more.
+CHECKPOINTS_KEPT = 2
 SMOKE_SUBSET = {"train": 600, "val": 300, "test": 300}
 SMOKE_MAX_EPOCHS = 2
 SMOKE_MAX_SAMPLES = 2
@@ -515,12 +521,10 @@ def _make_tuner(
         run_config=tune.RunConfig(
             name=settings.name,
             storage_path=settings.storage_root,
-            # Every checkpoint kept in Ray's eyes (num_to_keep would force a state save per checkpoint, a cost that
-            # grows with the trials); CheckpointPruner deletes the superseded ones (rtune_fashion.checkpoints).
-            checkpoint_config=tune.CheckpointConfig(),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=CHECKPOINTS_KEPT),
             failure_config=tune.FailureConfig(max_failures=settings.max_failures),
             verbose=0,  # Tune's tables are too wide to read; ProgressPrinter prints short lines instead
-            callbacks=[ProgressPrinter(echo, settings.max_epochs, deadline=deadline), CheckpointPruner()],
+            callbacks=[ProgressPrinter(echo, settings.max_epochs, deadline=deadline)],
         ),
     )
 

@@ -37,11 +37,24 @@ def _parents_first(keys: list[str], found: Mapping[str, Condition]) -> list[str]
     return sorted(keys, key=lambda key: (key not in parents, key in found))
 
 
+def _any_value(domain: sample.Domain) -> Any:
+    if isinstance(domain, sample.Categorical):
+        return domain.categories[0]
+    return integer_values(domain)[0] if isinstance(domain, sample.Integer) else domain.lower
+
+
 def _points(space: SearchSpace, found: Mapping[str, Condition]) -> list[dict[str, Any]]:
     """The space's points to evaluate without the keys their own values make unused (BOHB's ConfigSpace
-    refuses an inactive value; the others would record a value the trial never used)."""
-    return [{key: value for key, value in point.items() if is_used_in(key, point, found)}
-            for point in space.points_to_evaluate]
+    refuses an inactive value; the others would record a value the trial never used). A point may leave such
+    keys out; a searcher given the flat form (``found`` empty) draws every key, so it gets one of the key's
+    values there (the trial does not use it)."""
+    domains = searched(space.params)
+    points = []
+    for point in space.points_to_evaluate:
+        used = {key: value for key, value in point.items() if is_used_in(key, point, found)}
+        points.append({**{key: _any_value(domains[key]) for key in domains if key not in used
+                          and is_used_in(key, point, found)}, **used})  # fmt: skip
+    return points
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -71,6 +84,17 @@ class ConditionalHyperOpt(HyperOptSearch):
                         for value in values]  # fmt: skip
             nested[parent] = hp.choice(parent, branches)
         return nested
+
+    def _setup_hyperopt(self) -> None:
+        super()._setup_hyperopt()
+        # hyperopt records a point to evaluate with only the labels it gives, while TPE reads every label of every
+        # finished trial (hyperopt.base.miscs_to_idxs_vals): a key the point leaves unused gets an empty record,
+        # as hyperopt's own trials have for a branch not taken.
+        for trial in self._hpopt_trials._dynamic_trials:
+            for label in self._domains:
+                trial["misc"]["idxs"].setdefault(label, [])
+                trial["misc"]["vals"].setdefault(label, [])
+        self._hpopt_trials.refresh()
 
     def _convert_categories_to_indices(self, config: dict[str, Any]) -> None:
         """Rewrite a flat point, in place, as hyperopt's labels record it: the index of a choice's value."""

@@ -8,7 +8,7 @@ Contract of :func:`train_trial`:
   node_id (the Ray node that trained it), with a checkpoint (the ``.keras`` file:
   weights and optimizer state; the epoch and the running best) attached;
 * a trial that has a checkpoint (paused by BOHB, retried after a failure, resumed experiment)
-  continues after the checkpoint's epoch instead of starting again (:func:`checkpoints.resumable`);
+  continues after the checkpoint's epoch instead of starting again;
 * a NaN or infinite loss ends the trial with :class:`NonFiniteLossError` (nothing reported for that
   epoch, so it can never become the best);
 * the seed comes from the experiment seed and the config (:func:`trial_seed`); CPU threads and the
@@ -31,7 +31,6 @@ from ray import tune
 
 from rtune_fashion import config as cfg
 from rtune_fashion import devices
-from rtune_fashion.checkpoints import resumable
 from rtune_fashion.data import Dataset
 from rtune_fashion.models import build_model
 from rtune_fashion.training import fit_epochs
@@ -74,8 +73,6 @@ def train_trial(config: dict[str, Any], *, data: Dataset, max_epochs: int, seed:
     keras.backend.clear_session()
 
     checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        checkpoint = resumable(checkpoint)  # the named one, or the trial's newest were it pruned after all
     base_seed = trial_seed(seed, config)
     if checkpoint is not None:
         model, state = load_checkpoint(checkpoint)

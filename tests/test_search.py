@@ -240,6 +240,17 @@ CONDITIONAL_POINTS = SearchSpace(
 
 @pytest.mark.parametrize("searcher", ["hyperopt", "optuna", "bohb"])
 def test_points_to_evaluate_come_first_without_their_unused_keys(searcher: str) -> None:
-    first, second = _suggestions(searcher, CONDITIONAL_POINTS, 2)
+    """...and the searcher goes on past its random start-up trials (hyperopt's 20: its TPE reads every key of
+    every finished trial, the points' too)."""
+    first, second, *rest = _suggestions(searcher, CONDITIONAL_POINTS, 26)
     assert first == CONDITIONAL_POINTS.points_to_evaluate[0]
     assert second == {k: v for k, v in CONDITIONAL_POINTS.points_to_evaluate[1].items() if k != "lr_sgd"}
+    assert len(rest) == 24 and all(set(s) >= {"num_layers", "units_1", "optimizer", "dropout"} for s in rest)
+
+
+@pytest.mark.parametrize("searcher", ["hyperopt", "optuna", "bohb"])
+def test_a_point_that_leaves_out_an_unused_key_works_in_the_flat_form(searcher: str) -> None:
+    """The flat form draws every key, so it is given a value for the key the point leaves out (one it ignores)."""
+    first, *_ = _suggestions(searcher, CONDITIONAL_POINTS, 3, conditional=False)
+    point = CONDITIONAL_POINTS.points_to_evaluate[0]
+    assert {k: v for k, v in first.items() if k != "units_2"} == point and first["units_2"] in (16, 64)
