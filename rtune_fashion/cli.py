@@ -120,7 +120,9 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
     parser.add_argument("--storage", default=d("storage", "results"),
                         help="where experiment directories go: a path, or a shared path / URI on a cluster")
     parser.add_argument("--name", default=d("name"), help="experiment name (default: <space>_<searcher>)")
-    parser.add_argument("--seed", type=int, default=d("seed", 0))
+    parser.add_argument("--seed", type=int, default=d("seed", 0),
+                        help="the searcher's and trials' seeds, and also which stratified subsets --train-size, "
+                        "--val-size and --test-size draw (default %(default)s)")
     parser.add_argument("--data-dir", default=d("data_dir"),
                         help="directory of the Fashion-MNIST idx files (default: RTUNE_DATA_DIR, Keras' "
                         "cache, Debian's package, then a download)")
@@ -129,7 +131,7 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
                         help="retries of a failed trial from its last checkpoint (-1: forever)")
     parser.add_argument("--time-budget", dest="time_budget_s", type=time_budget, default=None, metavar="SECONDS",
                         help="end the whole run (measurement, search, final model) within this many seconds; the "
-                        "search is fitted to the machine first (a --resume keeps the budget it started with); "
+                        "search is fitted to the machine first (a --resume gets what is left of the budget it started with); "
                         "none = no limit (" + _default_note(defaults, "time_budget_s", "none") + ")")
     parser.add_argument("--smoke-test", action="store_true",
                         help="2 trials of 2 epochs, one at a time, of the space's smallest architecture on 600 "

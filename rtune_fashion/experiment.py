@@ -461,20 +461,23 @@ def _check_same_search(settings: ExperimentSettings, stored: dict[str, Any], tra
         )
 
 
-def _interrupted(results: tune.ResultGrid, settings: ExperimentSettings, space: SearchSpace,
+def _interrupted(saved: ExperimentRecord, settings: ExperimentSettings, space: SearchSpace,
                  fit_time: float, search_budget: float | None) -> bool:  # fmt: skip
-    """Whether Tune returned early (Ctrl+C / SIGTERM): trials left unfinished, or fewer than asked for.
+    """Whether Tune returned early (Ctrl+C / SIGTERM), from ``saved``: the experiment as Tune's last state save
+    left it (what a resume restores), read with ``search_done=False``. Trials left running or pending there, or
+    fewer trials than asked for, mean an interrupted search. (Tune's own result grid cannot say: on Ctrl+C it
+    marks every trial TERMINATED after that save, even those that never started.)
 
     A search whose ``Tuner.fit`` lasted its time budget ended as asked, whatever it left unfinished
     (Tune's clock starts inside ``fit``, so the fit cannot be shorter than the budget when it ran out).
     """
     if search_budget is not None and fit_time >= search_budget:
         return False
-    unfinished = len(results) - results.num_terminated - results.num_errors
+    unfinished = sum(trial.state in ("RUNNING", "PENDING") for trial in saved.trials)
     # A grid's generator (max_concurrent) may not have made every point's trial yet when the search stopped. (With
     # points to evaluate, Ray expands each point's grid on its own: the count is not grid_points x passes.)
     expected = int(settings.num_samples or 0) * (space.grid_points if space.is_grid else 1)
-    too_few = len(results) < expected and not (space.is_grid and space.points_to_evaluate)
+    too_few = len(saved.trials) < expected and not (space.is_grid and space.points_to_evaluate)
     return unfinished > 0 or too_few
 
 
@@ -529,6 +532,9 @@ def _make_tuner(
     )
 
 
+FINAL_STEP_WAIT_S = 10.0  # how long the final step waits for a whole node's CPUs before taking what is free
+
+
 def _final_resources(settings: ExperimentSettings) -> tuple[float, float]:
     """(CPUs, GPUs) of the final model's task. It runs alone after the search, so without GPUs it takes
     every CPU of the largest node rather than one trial's share; with GPUs, one trial's resources."""
@@ -547,7 +553,18 @@ def _run_final_step(settings: ExperimentSettings, in_driver: bool, function: Cal
     cpus, gpus = _final_resources(settings)
     if in_driver:
         return function(*args, cpus, gpus)
+    cpus = _free_cpus(cpus, least=settings.cpus_per_trial) if gpus == 0 else cpus
     return ray.get(ray.remote(function).options(num_cpus=cpus, num_gpus=gpus).remote(*args, cpus, gpus))
+
+
+def _free_cpus(wanted: float, *, least: float) -> float:
+    """``wanted`` CPUs once the cluster has them free (the search's actors take a moment to go), else after
+    FINAL_STEP_WAIT_S what is free then (a count over the whole cluster), and never fewer than ``least``: a task
+    that asks for a whole node while another job (or a CPU Ray never gave back) holds part of it waits for ever."""
+    deadline = time.monotonic() + FINAL_STEP_WAIT_S
+    while (free := ray.available_resources().get("CPU", 0.0)) < wanted and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return max(least, min(wanted, free))
 
 
 def run_experiment(
@@ -621,7 +638,8 @@ def run_experiment(
                 "trainable": _qualified_name(trainable),
                 "trainable_options": trainable_options or {},
                 "plan": plan.to_dict() if plan else None,
-                "search_budget_s": search_budget,  # what Tune restores on resume with its state
+                "search_budget_s": search_budget,  # Tune's budget; a resume gets what is left of it ...
+                "search_used_s": 0.0,  # ... less what the searches so far used (Tune's TimeoutStopper keeps it)
             }
             write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(stored, indent=2))
             publish(settings, SETTINGS_FILE)
@@ -639,11 +657,18 @@ def run_experiment(
         fit_started = time.time()
         results = tuner.fit()
         search_time = time.time() - started
-        interrupted = _interrupted(results, settings, space, time.time() - fit_started, search_budget)
-        record = load_experiment(storage.local_copy(settings.experiment_uri), search_done=not interrupted)
+        fit_time = time.time() - fit_started
+        record = load_experiment(storage.local_copy(settings.experiment_uri), search_done=False)
+        interrupted = _interrupted(record, settings, space, fit_time, search_budget)
+        if not interrupted and any(trial.state == "PAUSED" for trial in record.trials):
+            record = load_experiment(storage.local_copy(settings.experiment_uri), search_done=True)  # BOHB's paused
         write_trials_csv(record)
         publish(settings, TRIALS_FILE)
         if interrupted:
+            if stored is not None and search_budget is not None:  # for the next resume's deadline
+                stored["search_used_s"] = float(stored.get("search_used_s") or 0.0) + fit_time
+                write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(stored, indent=2))
+                publish(settings, SETTINGS_FILE)
             raise ExperimentInterrupted(settings.experiment_uri)
         summary = _summarise(settings, space, search.scheduler_name, record, search_time, plan)
         if makes_final and summary["best"] is not None:
@@ -744,15 +769,16 @@ def _deadlines(settings: ExperimentSettings, started: float, plan: budget.Plan |
     """(when the whole run must end, the search's own time budget in seconds); (None, None) without a budget.
 
     The final model's share is the plan's reserve, or :data:`budget.UNPLANNED_FINAL_SHARE` of the budget
-    when no plan was made. A resumed search gets the search budget it started with again (Tune restores it with its
-    state), and the run's deadline moves with it."""
+    when no plan was made. A resumed search gets what is left of the search budget it started with (Tune restores
+    its TimeoutStopper, which counts the time its fits used; rtune counts whole fits, so its estimate is at most
+    Tune's start-up before the first step short), and the run's deadline moves with it."""
     if settings.time_budget_s is None:
         return None, None
     reserve = 0.0
     if makes_final:
         reserve = plan.final_reserve_s if plan else budget.UNPLANNED_FINAL_SHARE * settings.time_budget_s
     if settings.resume and stored and stored.get("search_budget_s"):
-        search_budget = float(stored["search_budget_s"])
+        search_budget = max(1.0, float(stored["search_budget_s"]) - float(stored.get("search_used_s") or 0.0))
         return time.time() + search_budget + reserve, search_budget
     deadline = started + settings.time_budget_s
     return deadline, max(1.0, deadline - reserve - time.time())

@@ -19,6 +19,7 @@ import keras
 import numpy as np
 import pandas as pd
 import pytest
+import ray
 from ray import tune
 
 from rtune_fashion import budget
@@ -365,3 +366,28 @@ def test_a_final_model_of_checkpoints_takes_the_next_trials_that_raise_its_val_a
     asked = _final_model(dataclasses.replace(settings, final_model="checkpoint"), ranked, data, results,
                          time.time() + 600, in_driver=True)  # fmt: skip
     assert asked["members"] == 1 and "member_trial_ids" not in asked and asked["why"] == "--final-model checkpoint"
+
+
+@ray.remote(num_cpus=1)
+class HoldsACpu:
+    def ready(self) -> bool:
+        return True
+
+
+def _cpus_given(cpus: float, gpus: float) -> float:
+    return cpus
+
+
+def test_the_final_step_takes_the_free_cpus_when_part_of_the_node_stays_held(ray_local, monkeypatch) -> None:
+    """The final step asks for a whole node's CPUs as a Ray task on a Ray this process did not start; with one of
+    the two CPUs held (another job's actor here; once, in CI, a CPU Ray never gave back) it waited for ever."""
+    from rtune_fashion import experiment
+
+    monkeypatch.setattr(experiment, "FINAL_STEP_WAIT_S", 1.0)
+    holder = HoldsACpu.remote()
+    ray.get(holder.ready.remote())
+    try:
+        settings = ExperimentSettings(space="mlp_hyperas", searcher="random")
+        assert experiment._run_final_step(settings, False, _cpus_given) == 1.0  # the free one, not both
+    finally:
+        ray.kill(holder)

@@ -6,6 +6,7 @@ import json
 import os
 import re
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ import pytest
 from ray import tune
 
 from rtune_fashion.cli import format_summary, main
-from rtune_fashion.errors import ExperimentError
+from rtune_fashion.errors import ExperimentError, ExperimentInterrupted
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
 from rtune_fashion.report import write_report
 from rtune_fashion.search import METRIC, MODE, make_search
@@ -246,3 +247,57 @@ def test_resume_refuses_a_different_search(ray_local, tmp_path: Path, monkeypatc
     same = ExperimentSettings(**{**stored["settings"], "resume": True})
     with pytest.raises(ExperimentError, match=r"the search space 'mlp_hyperas' has changed since the experiment"):
         run_experiment(same)
+
+
+def sleeps_a_second_each_epoch(config: dict, *, data, max_epochs: int, seed: int = 0) -> None:
+    """A trial whose epochs take a second on any machine: it reports and checkpoints as train_trial does."""
+    checkpoint = tune.get_checkpoint()
+    start = 0
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            start = json.loads((Path(directory) / "state.json").read_text())["epoch"]
+    for epoch in range(start + 1, max_epochs + 1):
+        time.sleep(1.0)
+        metrics = {"loss": 1.0, "accuracy": 0.5, "val_loss": 1.0, "val_accuracy": 0.5, "best_val_accuracy": 0.5,
+                   "epoch": epoch, "epoch_time_s": 1.0, "reported_at": time.time()}  # fmt: skip
+        with tempfile.TemporaryDirectory() as directory:
+            (Path(directory) / "state.json").write_text(json.dumps({"epoch": epoch}))
+            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+
+
+def test_a_budgeted_search_interrupted_and_resumed_without_the_budget_ends_at_its_budget(ray_local, tmp_path) -> None:
+    """The issue's scenario, for real: --time-budget, Ctrl+C, then --resume without the flag. Tune restores what is
+    left of the budget with its state and stops the resumed search when it runs out; rtune takes the stored budget
+    less what the first run used, so it calls the search ended, not interrupted (before, it exited 130 asking to
+    resume again, with no final step)."""
+    settings = {"space": "mlp_hyperas", "searcher": "random", "scheduler": "fifo", "num_samples": 40, "max_epochs": 3,
+                "storage": str(tmp_path), "name": "budgeted", **SMALL}  # 40 trials of 3 s, 2 at a time: 60 s of work
+    experiment_dir = tmp_path / "budgeted"
+
+    started = time.monotonic()
+
+    def interrupt_after_a_checkpoint() -> None:
+        # Only well inside the 40-s budget: a SIGINT after Tune's fit would reach pytest itself.
+        while time.monotonic() - started < 25:
+            if has_checkpoint(experiment_dir):
+                os.kill(os.getpid(), signal.SIGINT)  # Ctrl+C: Tune's own handler stops the run and saves its state
+                return
+            time.sleep(0.2)
+
+    interrupter = threading.Thread(target=interrupt_after_a_checkpoint, daemon=True)
+    interrupter.start()
+    with pytest.raises(ExperimentInterrupted):  # not raised: no checkpoint within 25 s (a hang: 3-s trials)
+        run_experiment(ExperimentSettings(**settings, time_budget_s=40, retrain=False),
+                       trainable=sleeps_a_second_each_epoch)  # fmt: skip
+    interrupter.join()
+    stored = json.loads((experiment_dir / "settings.json").read_text())
+    assert stored["settings"]["time_budget_s"] == 40 and stored["search_used_s"] > 0
+
+    started = time.monotonic()
+    summary = run_experiment(ExperimentSettings(**settings, resume=True, retrain=False),  # no time budget given
+                             trainable=sleeps_a_second_each_epoch)  # fmt: skip
+    trials = pd.read_csv(experiment_dir / "trials.csv")
+    assert (trials["state"] == "FINISHED").sum() < 40 <= len(trials)  # Tune stopped it at its budget...
+    left = stored["search_budget_s"] - stored["search_used_s"]  # what the first run left (Tune keeps count)
+    assert 0 < stored["search_used_s"] < 25 and time.monotonic() - started >= left - 1
+    assert (experiment_dir / "summary.json").exists() and summary["best"] is not None
