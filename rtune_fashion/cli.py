@@ -131,7 +131,8 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
                         help="retries of a failed trial from its last checkpoint (-1: forever)")
     parser.add_argument("--time-budget", dest="time_budget_s", type=time_budget, default=None, metavar="SECONDS",
                         help="end the whole run (measurement, search, final model) within this many seconds; the "
-                        "search is fitted to the machine first (a --resume gets what is left of the budget it started with); "
+                        "search is fitted to the machine first (a --resume gets what is left of the budget it "
+                        "started with); "
                         "none = no limit (" + _default_note(defaults, "time_budget_s", "none") + ")")
     parser.add_argument("--smoke-test", action="store_true",
                         help="2 trials of 2 epochs, one at a time, of the space's smallest architecture on 600 "
