@@ -36,7 +36,7 @@ class NonFiniteLossError(RtuneError):
 
 
 class ExperimentInterrupted(RtuneError):
-    """The search stopped before every trial ended (Ctrl+C, SIGTERM). Finished work is kept on disk."""
+    """The search stopped before every trial ended (Ctrl+C). Finished work is kept on disk."""
 
     def __init__(self, experiment_dir: str, resume_command: str | None = None) -> None:
         self.experiment_dir = experiment_dir

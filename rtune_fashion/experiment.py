@@ -36,6 +36,7 @@ from rtune_fashion.errors import ExperimentError, ExperimentInterrupted
 from rtune_fashion.files import write_atomic
 from rtune_fashion.progress import ProgressPrinter, format_elapsed
 from rtune_fashion.results import (
+    LIVE_STATES,
     OK_STATES,
     SETTINGS_FILE,
     SUMMARY_FILE,
@@ -79,7 +80,8 @@ SELECTION = ("trials are ranked by their best epoch's val accuracy (the searcher
 CHECKPOINT_CANDIDATES = 4
 # A trial's newest checkpoints that Ray keeps. Ray deletes older ones at once, so it saves the whole experiment
 # state (every trial's, the searcher's) without waiting for its 1-s period when a trial has made this many
-# checkpoints since the last save: a saved state then never names a deleted checkpoint. At 1 (until issue 15)
+# checkpoints since the last save: a saved state then names the newest checkpoint or the one before (but for a
+# short window inside Ray between a deletion and the forced save reaching the disk). At 1 (until issue 15)
 # that was a save after every checkpoint of every trial, a cost per epoch that grows with the trials
 # (scripts/bench_state_sync.py, docs/MEASURED.md); at 2 it is one only when a trial makes two checkpoints within
 # one 1-s period (epochs under a second), and a SIGKILL costs a trial at most one finished epoch more.
@@ -461,24 +463,40 @@ def _check_same_search(settings: ExperimentSettings, stored: dict[str, Any], tra
         )
 
 
-def _interrupted(saved: ExperimentRecord, settings: ExperimentSettings, space: SearchSpace,
-                 fit_time: float, search_budget: float | None) -> bool:  # fmt: skip
-    """Whether Tune returned early (Ctrl+C / SIGTERM), from ``saved``: the experiment as Tune's last state save
-    left it (what a resume restores), read with ``search_done=False``. Trials left running or pending there, or
-    fewer trials than asked for, mean an interrupted search. (Tune's own result grid cannot say: on Ctrl+C it
-    marks every trial TERMINATED after that save, even those that never started.)
-
-    A search whose ``Tuner.fit`` lasted its time budget ended as asked, whatever it left unfinished
-    (Tune's clock starts inside ``fit``, so the fit cannot be shorter than the budget when it ran out).
-    """
-    if search_budget is not None and fit_time >= search_budget:
-        return False
+def _interrupted(saved: ExperimentRecord, settings: ExperimentSettings, space: SearchSpace) -> bool:
+    """Whether Tune returned early (Ctrl+C), from ``saved``: the experiment as Tune's last state save left it (what a
+    resume restores), read with ``search_done=False``. A trial left running or pending there, or fewer trials than
+    asked for (hyperopt, Optuna and BOHB make them one by one), means an interrupted search. (Tune's result grid
+    cannot say: on Ctrl+C it marks every trial TERMINATED after that save, even those that never started.) Paused
+    trials do not count: BOHB's search ends with some (a Ctrl+C while every trial exists and every unfinished one is
+    paused is taken for an end). A search that ran out of its time budget is not asked about: it ended as asked,
+    whatever it left (:func:`_budget_left`)."""
     unfinished = sum(trial.state in ("RUNNING", "PENDING") for trial in saved.trials)
     # A grid's generator (max_concurrent) may not have made every point's trial yet when the search stopped. (With
     # points to evaluate, Ray expands each point's grid on its own: the count is not grid_points x passes.)
     expected = int(settings.num_samples or 0) * (space.grid_points if space.is_grid else 1)
     too_few = len(saved.trials) < expected and not (space.is_grid and space.points_to_evaluate)
     return unfinished > 0 or too_few
+
+
+def _budget_left(experiment_dir: Path, *, fallback: float) -> float:
+    """Seconds left of Tune's time budget in the newest experiment state saved in ``experiment_dir``: Tune saves its
+    TimeoutStopper there, counting down while a search runs, and Tuner.restore brings it back, so a resumed search
+    (after Ctrl+C, SIGTERM or SIGKILL alike) gets what is left, never the whole budget again. ``fallback`` when the
+    state or its stopper cannot be read (Ray keeps the stopper in a cloudpickle inside its JSON: our own run's file).
+    """
+    from ray import cloudpickle
+    from ray.tune.stopper import CombinedStopper, TimeoutStopper
+
+    try:
+        newest = max(Path(experiment_dir).glob("experiment_state-*.json"))  # Ray's names sort by time, as it picks
+        payload = json.loads(newest.read_text())["runner_data"]["_stopper"]["value"]
+        stopper = cloudpickle.loads(bytes.fromhex(payload))
+    except (ValueError, KeyError, TypeError, OSError, EOFError, AttributeError, ImportError):
+        return fallback
+    stoppers = stopper._stoppers if isinstance(stopper, CombinedStopper) else [stopper]
+    left = [float(s._budget) for s in stoppers if isinstance(s, TimeoutStopper)]
+    return min(left) if left else fallback
 
 
 def _make_tuner(
@@ -532,7 +550,7 @@ def _make_tuner(
     )
 
 
-FINAL_STEP_WAIT_S = 10.0  # how long the final step waits for a whole node's CPUs before taking what is free
+FINAL_STEP_WAIT_S = 5.0  # how long the final step waits for a whole node's CPUs before taking what is free
 
 
 def _final_resources(settings: ExperimentSettings) -> tuple[float, float]:
@@ -553,14 +571,15 @@ def _run_final_step(settings: ExperimentSettings, in_driver: bool, function: Cal
     cpus, gpus = _final_resources(settings)
     if in_driver:
         return function(*args, cpus, gpus)
-    cpus = _free_cpus(cpus, least=settings.cpus_per_trial) if gpus == 0 else cpus
+    if gpus == 0 and len([node for node in ray.nodes() if node["Alive"]]) == 1:  # a count per node: one node only
+        cpus = _free_cpus(cpus, least=settings.cpus_per_trial)
     return ray.get(ray.remote(function).options(num_cpus=cpus, num_gpus=gpus).remote(*args, cpus, gpus))
 
 
 def _free_cpus(wanted: float, *, least: float) -> float:
-    """``wanted`` CPUs once the cluster has them free (the search's actors take a moment to go), else after
-    FINAL_STEP_WAIT_S what is free then (a count over the whole cluster), and never fewer than ``least``: a task
-    that asks for a whole node while another job (or a CPU Ray never gave back) holds part of it waits for ever."""
+    """``wanted`` CPUs once the (one-node) cluster has them free (the search's actors take a moment to go), else
+    after FINAL_STEP_WAIT_S what is free then, and never fewer than ``least``: a task that asks for the whole node
+    while another job (or a CPU Ray never gave back) holds part of it waits for ever."""
     deadline = time.monotonic() + FINAL_STEP_WAIT_S
     while (free := ray.available_resources().get("CPU", 0.0)) < wanted and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -638,8 +657,7 @@ def run_experiment(
                 "trainable": _qualified_name(trainable),
                 "trainable_options": trainable_options or {},
                 "plan": plan.to_dict() if plan else None,
-                "search_budget_s": search_budget,  # Tune's budget; a resume gets what is left of it ...
-                "search_used_s": 0.0,  # ... less what the searches so far used (Tune's TimeoutStopper keeps it)
+                "search_budget_s": search_budget,  # Tune's budget: a resume gets what its saved state has left
             }
             write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(stored, indent=2))
             publish(settings, SETTINGS_FILE)
@@ -658,17 +676,15 @@ def run_experiment(
         results = tuner.fit()
         search_time = time.time() - started
         fit_time = time.time() - fit_started
-        record = load_experiment(storage.local_copy(settings.experiment_uri), search_done=False)
-        interrupted = _interrupted(record, settings, space, fit_time, search_budget)
-        if not interrupted and any(trial.state == "PAUSED" for trial in record.trials):
-            record = load_experiment(storage.local_copy(settings.experiment_uri), search_done=True)  # BOHB's paused
+        saved = storage.local_copy(settings.experiment_uri)
+        record = load_experiment(saved, search_done=False)
+        budget_out = search_budget is not None and _budget_left(saved, fallback=search_budget - fit_time) <= 0
+        interrupted = not budget_out and _interrupted(record, settings, space)
+        if not interrupted and any(trial.state in LIVE_STATES for trial in record.trials):
+            record = load_experiment(saved, search_done=True)  # BOHB's paused trials: stopped early or finished
         write_trials_csv(record)
         publish(settings, TRIALS_FILE)
         if interrupted:
-            if stored is not None and search_budget is not None:  # for the next resume's deadline
-                stored["search_used_s"] = float(stored.get("search_used_s") or 0.0) + fit_time
-                write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(stored, indent=2))
-                publish(settings, SETTINGS_FILE)
             raise ExperimentInterrupted(settings.experiment_uri)
         summary = _summarise(settings, space, search.scheduler_name, record, search_time, plan)
         if makes_final and summary["best"] is not None:
@@ -769,16 +785,16 @@ def _deadlines(settings: ExperimentSettings, started: float, plan: budget.Plan |
     """(when the whole run must end, the search's own time budget in seconds); (None, None) without a budget.
 
     The final model's share is the plan's reserve, or :data:`budget.UNPLANNED_FINAL_SHARE` of the budget
-    when no plan was made. A resumed search gets what is left of the search budget it started with (Tune restores
-    its TimeoutStopper, which counts the time its fits used; rtune counts whole fits, so its estimate is at most
-    Tune's start-up before the first step short), and the run's deadline moves with it."""
+    when no plan was made. A resumed search gets what is left of the search budget it started with (what Tune's
+    saved state has left: :func:`_budget_left`), and the run's deadline moves with it."""
     if settings.time_budget_s is None:
         return None, None
     reserve = 0.0
     if makes_final:
         reserve = plan.final_reserve_s if plan else budget.UNPLANNED_FINAL_SHARE * settings.time_budget_s
     if settings.resume and stored and stored.get("search_budget_s"):
-        search_budget = max(1.0, float(stored["search_budget_s"]) - float(stored.get("search_used_s") or 0.0))
+        left = _budget_left(storage.local_copy(settings.experiment_uri), fallback=float(stored["search_budget_s"]))
+        search_budget = max(1.0, left)
         return time.time() + search_budget + reserve, search_budget
     deadline = started + settings.time_budget_s
     return deadline, max(1.0, deadline - reserve - time.time())

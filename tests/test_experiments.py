@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import concurrent.futures
 import dataclasses
 import itertools
 import json
@@ -386,11 +387,17 @@ def test_the_final_step_takes_the_free_cpus_when_part_of_the_node_stays_held(ray
     the two CPUs held (another job's actor here; once, in CI, a CPU Ray never gave back) it waited for ever."""
     from rtune_fashion import experiment
 
+    if RAY_CPUS < 2:
+        pytest.skip("needs a Ray of two CPUs: one held, one free")
     monkeypatch.setattr(experiment, "FINAL_STEP_WAIT_S", 1.0)
     holder = HoldsACpu.remote()
     ray.get(holder.ready.remote())
+    wait_for(lambda: ray.available_resources().get("CPU", 0) == RAY_CPUS - 1, "the held CPU in Ray's count")
+    pool = concurrent.futures.ThreadPoolExecutor(1)
     try:
         settings = ExperimentSettings(space="mlp_hyperas", searcher="random")
-        assert experiment._run_final_step(settings, False, _cpus_given) == 1.0  # the free one, not both
+        step = pool.submit(experiment._run_final_step, settings, False, _cpus_given)
+        assert step.result(timeout=HANG_TIMEOUT_S) == RAY_CPUS - 1  # the free ones, not the whole node
     finally:
+        pool.shutdown(wait=False)
         ray.kill(holder)
