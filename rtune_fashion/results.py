@@ -291,5 +291,6 @@ def write_trials_csv(record: ExperimentRecord) -> Path:
     from rtune_fashion.files import write_atomic
 
     path = record.directory / TRIALS_FILE
-    write_atomic(path, pd.DataFrame(trials_table(record)).to_csv(index=False))
+    # convert_dtypes: an integer key some trials leave out (units_3 at two layers) stays 512, not 512.0
+    write_atomic(path, pd.DataFrame(trials_table(record)).convert_dtypes().to_csv(index=False))
     return path

@@ -192,3 +192,16 @@ def test_a_trials_best_epoch_is_the_first_to_reach_its_best_val_accuracy() -> No
     trial = TrialRecord("t", "FINISHED", {}, history)
     assert (trial.best_epoch, trial.epochs, trial.best_val_accuracy) == (2, 4, 0.86)
     assert TrialRecord("u", "PENDING", {}).best_epoch == 0
+
+
+def test_trials_csv_keeps_an_integer_key_that_some_trials_leave_out_an_integer(tmp_path: Path) -> None:
+    """A conditional key (units_3 only at three layers) is blank where unused and 512, not 512.0, where used."""
+    from rtune_fashion.results import ExperimentRecord, TrialRecord, write_trials_csv
+
+    deep = TrialRecord("deep", "FINISHED", {"model": "mlp", "num_layers": 3, "units_3": 512}, [])
+    shallow = TrialRecord("shallow", "FINISHED", {"model": "mlp", "num_layers": 2}, [])
+    path = write_trials_csv(ExperimentRecord(tmp_path, {}, [deep, shallow], True, None))
+    rows = {line.split(",")[0]: line for line in path.read_text().splitlines()[1:]}
+    header = path.read_text().splitlines()[0].split(",")
+    column = header.index("config/units_3")
+    assert rows["deep"].split(",")[column] == "512" and rows["shallow"].split(",")[column] == ""
