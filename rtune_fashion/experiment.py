@@ -793,7 +793,8 @@ def _deadlines(settings: ExperimentSettings, started: float, plan: budget.Plan |
     if makes_final:
         reserve = plan.final_reserve_s if plan else budget.UNPLANNED_FINAL_SHARE * settings.time_budget_s
     if settings.resume and stored and stored.get("search_budget_s"):
-        left = _budget_left(storage.local_copy(settings.experiment_uri), fallback=float(stored["search_budget_s"]))
+        # settings.experiment_dir: a URI's mirror, just downloaded by the resume's checks
+        left = _budget_left(settings.experiment_dir, fallback=float(stored["search_budget_s"]))
         search_budget = max(1.0, left)
         return time.time() + search_budget + reserve, search_budget
     deadline = started + settings.time_budget_s

@@ -29,7 +29,7 @@ from ray.tune.search.hyperopt import HyperOptSearch
 from ray.tune.search.optuna import OptunaSearch
 
 from rtune_fashion.results import METRIC, MODE
-from rtune_fashion.spaces import Condition, SearchSpace, integer_values, is_used_in, searched
+from rtune_fashion.spaces import Condition, SearchSpace, domain_values, integer_values, is_used_in, searched
 
 
 def _parents_first(keys: list[str], found: Mapping[str, Condition]) -> list[str]:
@@ -38,9 +38,8 @@ def _parents_first(keys: list[str], found: Mapping[str, Condition]) -> list[str]
 
 
 def _any_value(domain: sample.Domain) -> Any:
-    if isinstance(domain, sample.Categorical):
-        return domain.categories[0]
-    return integer_values(domain)[0] if isinstance(domain, sample.Integer) else domain.lower
+    values = domain_values(domain)
+    return values[0] if values is not None else domain.lower
 
 
 def _points(space: SearchSpace, found: Mapping[str, Condition]) -> list[dict[str, Any]]:

@@ -53,7 +53,8 @@ def searched(params: Mapping[str, Any]) -> dict[str, sample.Domain]:
     return {key: value for key, value in params.items() if isinstance(value, sample.Domain)}
 
 
-def _domain_values(domain: sample.Domain) -> list[Any] | None:
+def domain_values(domain: sample.Domain) -> list[Any] | None:
+    """Every value a categorical or integer domain can give (None for a continuous one)."""
     if isinstance(domain, sample.Categorical):
         return list(domain.categories)
     if isinstance(domain, sample.Integer):
@@ -66,17 +67,21 @@ def is_used_in(key: str, point: Mapping[str, Any], found: Mapping[str, Condition
     return key not in found or point.get(found[key].parent) in found[key].values
 
 
+def _constants(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in params.items() if not isinstance(value, sample.Domain | Mapping)}
+
+
 def conditions(params: Mapping[str, Any]) -> dict[str, Condition]:
     """The searched keys of ``params`` that some value of a searched key makes unused (``units_3`` unless
     ``num_layers`` is 3; ``lr_sgd`` unless ``optimizer`` is sgd), from :func:`config.is_used`, which the
     builders follow. Each searcher is given these in its own form (rtune_fashion.native)."""
     model = params.get("model")
-    constants = {key: value for key, value in params.items() if not isinstance(value, sample.Domain | Mapping)}
+    constants = _constants(params)
     domains = searched(params)
     found: dict[str, Condition] = {}
     for key in domains:
         parent = cfg.governing_key(key, model)
-        values = _domain_values(domains[parent]) if parent in domains else None
+        values = domain_values(domains[parent]) if parent in domains else None
         if values is None:
             continue
         used = tuple(value for value in values if cfg.is_used(key, {**constants, parent: value}))
@@ -112,7 +117,7 @@ class SearchSpace:
     def values_of(self, key: str) -> list[Any]:
         """Every value a searcher can draw for a categorical or integer key (a constant: itself)."""
         domain = self.params[key]
-        values = _domain_values(domain) if isinstance(domain, sample.Domain) else [domain]
+        values = domain_values(domain) if isinstance(domain, sample.Domain) else [domain]
         if values is None:
             raise SearchSpaceError(f"Key {key!r} of space {self.name!r} is continuous; it has no list of values.")
         return values
@@ -235,7 +240,7 @@ def validate_space(params: Mapping[str, Any], *, name: str = "search space") -> 
 def never_used(params: Mapping[str, Any]) -> list[str]:
     """The searched keys of ``params`` that no config of it uses (``units_3`` where ``num_layers`` is at most 2)."""
     model = params["model"]
-    constants = {key: value for key, value in params.items() if not isinstance(value, sample.Domain | Mapping)}
+    constants = _constants(params)
     found = conditions(params)
     unused = []
     for key in searched(params):
