@@ -112,20 +112,18 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
                         help="GPUs per trial; fractions share a GPU (0.25 = four trials per GPU)")
     parser.add_argument("--max-concurrent", type=positive_int, default=d("max_concurrent"),
                         help="trials at a time (default: as many as resources allow)")
-    for split, full, fallback in (("train", "48,000 training", "what --time-budget affords, else all"),
-                                  ("val", "12,000 validation", "what --time-budget affords, else all"),
-                                  ("test", "10,000 test", "all")):
+    for split, full, fallback in (("train", "training (Fashion-MNIST: 48,000)", "what --time-budget affords, else all"),
+                                  ("val", "validation (12,000)", "what --time-budget affords, else all"),
+                                  ("test", "test (10,000)", "all")):
         parser.add_argument(f"--{split}-size", type=positive_int, default=None, help=f"stratified subset of the "
-                            f"{full} images ({_default_note(defaults, f'{split}_size', fallback)})")
+                            f"{full} examples ({_default_note(defaults, f'{split}_size', fallback)})")
     parser.add_argument("--storage", default=d("storage", "results"),
                         help="where experiment directories go: a path, or a shared path / URI on a cluster")
     parser.add_argument("--name", default=d("name"), help="experiment name (default: <space>_<searcher>)")
     parser.add_argument("--seed", type=int, default=d("seed", 0),
                         help="the searcher's and trials' seeds, and also which stratified subsets --train-size, "
                         "--val-size and --test-size draw (default %(default)s)")
-    parser.add_argument("--data-dir", default=d("data_dir"),
-                        help="directory of the Fashion-MNIST idx files (default: RTUNE_DATA_DIR, Keras' "
-                        "cache, Debian's package, then a download)")
+    add_data_arguments(parser, defaults)
     parser.add_argument("--address", default=d("address"), help="Ray cluster address ('auto' on a cluster node)")
     parser.add_argument("--max-failures", type=int, default=d("max_failures", 1),
                         help="retries of a failed trial from its last checkpoint (-1: forever)")
@@ -156,6 +154,27 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
                         "budget, else 1)")
 
 
+def add_data_arguments(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
+    """--data and its options (rtune_fashion.sources), for experiments and ``rtune train``; a script whose
+    defaults have ``data=None`` requires --data."""
+    required = "data" in defaults and defaults["data"] is None
+    parser.add_argument("--data", default=None if required else defaults.get("data", "fashion_mnist"),
+                        required=required, metavar="fashion_mnist|PATH",
+                        help="fashion_mnist" + ("" if required else " (the default)") + "; a folder with a subfolder "
+                        "of images per class (or train/ and test/ folders of them); an .npz with x_train and y_train "
+                        "(optionally x_val/y_val, x_test/y_test, class_names); a folder of idx files (MNIST, KMNIST); "
+                        "a .csv table. Without a test split, a stratified 1/7 is kept apart for the final test")
+    parser.add_argument("--color", choices=("grayscale", "rgb"), default=defaults.get("color"),
+                        help="image folders: the images' colour (default: grayscale when every image is grey)")
+    parser.add_argument("--image-size", default=defaults.get("image_size"), metavar="HxW",
+                        help="image folders: resize to this (default: the size most images have; said in the output)")
+    parser.add_argument("--label", default=defaults.get("label"),
+                        help=".csv tables: the label column's header name or 0-based index (default: the last)")
+    parser.add_argument("--data-dir", default=defaults.get("data_dir"),
+                        help="--data fashion_mnist: directory of its idx files (default: RTUNE_DATA_DIR, Keras' "
+                        "cache, Debian's package, then a download)")
+
+
 def settings_from_args(args: argparse.Namespace, defaults: dict[str, Any] | None = None):  # -> ExperimentSettings
     """Settings from the parsed flags; the script's ``defaults`` fill what was not given, except under
     --smoke-test, whose small values fill it instead (lazy import keeps --help fast)."""
@@ -184,15 +203,19 @@ def settings_from_args(args: argparse.Namespace, defaults: dict[str, Any] | None
 def format_summary(summary: dict[str, Any]) -> str:
     """The result of an experiment for people: the best architecture, its accuracies, the time."""
     from rtune_fashion.models import describe, format_table
-    from rtune_fashion.results import final_model_line
+    from rtune_fashion.results import confusion_lines, final_model_line, model_shape
 
     trials = summary["trials"]
+    data = summary.get("data")
     lines = [
         "",
         f"Experiment {summary['name']} ({summary['space']}, {summary['searcher']} + {summary['scheduler']}): "
         f"{trials['total']} trials - {trials['finished']} finished, {trials['stopped_early']} stopped early, "
         f"{trials['diverged']} diverged, {trials['errored']} errored",
     ]
+    if data:
+        shape = "x".join(map(str, data["input_shape"]))
+        lines.append(f"Data: {data['source']}, examples of {shape}, {len(data['class_names'])} classes.")
     for errored in summary["errored_trials"]:
         lines.append(f"  {errored['state'].lower()} trial {errored['trial_id']}: {errored['error']}")
     best = summary["best"]
@@ -200,7 +223,7 @@ def format_summary(summary: dict[str, Any]) -> str:
         lines.append(f"Best trial {best['trial_id']}: best val accuracy {best['val_accuracy']:.4f} "
                      f"(last epoch {best['last_val_accuracy']:.4f}) in {best['epochs']} epochs. Its configuration:")
         lines += [f"  {key} = {value}" for key, value in best["config"].items()]
-        lines += ["", format_table(describe(best["raw_config"])), ""]
+        lines += ["", format_table(describe(best["raw_config"], *model_shape(summary))), ""]
     for row in summary.get("grid_repeats") or []:
         if row is summary["grid_repeats"][0]:
             lines.append(f"Each grid point over its {row['repeats']} repeats (best val accuracy, mean ± std):")
@@ -209,6 +232,7 @@ def format_summary(summary: dict[str, Any]) -> str:
     final = summary.get("final_model") or summary.get("retrained")  # "retrained": summaries before issue 14
     if final:
         lines.append(final_model_line(final, best["trial_id"] if best else None))
+        lines += confusion_lines(final)
         if final.get("config"):  # another trial's config than the best's
             lines.append(f"Its configuration (trial {final['trial_id']}):")
             lines += [f"  {key} = {value}" for key, value in final["config"].items()]
@@ -371,14 +395,18 @@ def _chosen_config(args: argparse.Namespace, alternatives: str = "") -> dict[str
 
 def _train(args: argparse.Namespace) -> int:
     from rtune_fashion import config as cfg
-    from rtune_fashion.data import load_fashion_mnist
     from rtune_fashion.retrain import config_epochs, mean_and_std, train_and_test
+    from rtune_fashion.sources import DataSource, parse_image_size
+    from rtune_fashion.spaces import SearchSpace, check_fits_data
 
     config = cfg.validate(_chosen_config(args))
     epochs = config_epochs(config, args.epochs)
     sizes = {"train": args.train_size, "val": args.val_size, "test": args.test_size}
-    data = load_fashion_mnist(args.data_dir, subset={k: v for k, v in sizes.items() if v is not None} or None)
-    print(f"Training {args.preset or 'the config'} for {epochs} epochs on {len(data.y_train)} images, "
+    size = parse_image_size(args.image_size) if args.image_size else None
+    source = DataSource(args.data, args.color, size, args.label, args.data_dir)
+    data = source.load(subset={k: v for k, v in sizes.items() if v is not None} or None, echo=print)
+    check_fits_data(SearchSpace(args.preset or "--config", config, ""), data.input_shape, source.describe())
+    print(f"Training {args.preset or 'the config'} for {epochs} epochs on {len(data.y_train)} examples, "
           f"seeds {', '.join(map(str, args.seeds))}; validation {len(data.y_val)}, test {len(data.y_test)}.")
     results = []
     for seed in args.seeds:
@@ -444,7 +472,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     train.add_argument("--config", help="a config as JSON")
     train.add_argument("--epochs", type=positive_int, help="default: the config's epochs, else 10")
     train.add_argument("--seeds", type=int, nargs="+", default=[0], help="one training per seed (mean ± std)")
-    train.add_argument("--data-dir")
+    add_data_arguments(train, {})
     for split in ("train", "val", "test"):
         train.add_argument(f"--{split}-size", type=positive_int, help=f"stratified subset of the {split} split")
     train.add_argument("--save", help="save each model: a path, {seed} is replaced, e.g. models/best_{seed}.keras")

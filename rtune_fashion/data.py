@@ -116,57 +116,80 @@ class Dataset:
 # Reading and verifying one idx file
 
 
-def _read_bytes(path: Path) -> bytes:
+def _read_bytes(path: Path, fix: str = _FIX) -> bytes:
     """The decompressed content of ``path`` (gzip detected by its magic bytes, not its name)."""
     try:
         raw = path.read_bytes()
     except OSError as error:
-        raise DataError(f"Cannot read {path}: {error.strerror}. {_FIX}") from error
+        raise DataError(f"Cannot read {path}: {error.strerror}. {fix}") from error
     if raw[:2] != b"\x1f\x8b":
         return raw
     try:
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as error:
-        raise DataError(f"{path} is a damaged gzip file ({error}); it is truncated or corrupted. {_FIX}") from error
+        raise DataError(f"{path} is a damaged gzip file ({error}); it is truncated or corrupted. {fix}") from error
 
 
-def parse_idx(path: Path, spec: IdxFile, *, verify_checksum: bool = True) -> np.ndarray:
-    """Parse and verify one idx file against ``spec``; return a uint8 array of ``spec.shape``.
+IDX_UBYTE = 0x08  # the idx type code of unsigned bytes, the only one image datasets of this format use
+
+
+def read_idx(path: Path, fix: str = _FIX, *, expected: IdxFile | None = None) -> np.ndarray:
+    """Parse any idx file of unsigned bytes (images ``n x rows x cols``, labels ``n``); return a read-only uint8
+    array of the shape its header declares (``expected``: the magic number and shape it must have).
 
     Raises:
-        DataError: unreadable file, bad gzip, wrong magic number, wrong dimensions or size, or a content
-            checksum that differs from the official file's.
+        DataError: unreadable file, bad gzip, a header that is not idx (magic bytes ``0 0 8 d``) or not
+            ``expected``'s, or a size that differs from what the header declares; each names the file and ends
+            with ``fix``.
     """
-    content = _read_bytes(path)
+    content = _read_bytes(path, fix)
     if len(content) < 4:
-        raise DataError(f"{path} is truncated: {len(content)} bytes, too short for an idx header. {_FIX}")
+        raise DataError(f"{path} is truncated: {len(content)} bytes, too short for an idx header. {fix}")
     magic = int.from_bytes(content[:4], "big")
-    if magic != spec.magic:
-        raise DataError(
-            f"{path} has idx magic number {magic}, expected {spec.magic} for {spec.name}: it is not that "
-            f"file, or it is corrupted. {_FIX}"
-        )
-    ndim = len(spec.shape)
+    ndim = content[3]
+    if expected is not None and magic != expected.magic:
+        raise DataError(f"{path} has idx magic number {magic}, expected {expected.magic} for {expected.name}: it is "
+                        f"not that file, or it is corrupted. {fix}")  # fmt: skip
+    if content[:2] != b"\0\0" or content[2] != IDX_UBYTE or not 1 <= ndim <= 4:
+        raise DataError(f"{path} has idx magic number {magic}, expected 2051 (images) or 2049 (labels): it is not "
+                        f"an idx file of bytes, or it is corrupted. {fix}")  # fmt: skip
     header_size = 4 + 4 * ndim
     if len(content) < header_size:
-        raise DataError(f"{path} is truncated inside its header ({len(content)} bytes). {_FIX}")
+        raise DataError(f"{path} is truncated inside its header ({len(content)} bytes). {fix}")
     shape = tuple(int.from_bytes(content[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
-    if shape != spec.shape:
-        raise DataError(f"{path} declares shape {shape}, expected {spec.shape} for {spec.name}. {_FIX}")
+    if expected is not None and shape != expected.shape:
+        raise DataError(f"{path} declares shape {shape}, expected {expected.shape} for {expected.name}. {fix}")
     expected_size = header_size + int(np.prod(shape))
     if len(content) != expected_size:
         problem = "truncated" if len(content) < expected_size else "longer than its header says"
-        raise DataError(
-            f"{path} is {problem}: {len(content)} bytes of content, expected {expected_size}. {_FIX}"
-        )
+        raise DataError(f"{path} is {problem}: {len(content)} bytes of content, expected {expected_size}. {fix}")
+    array = np.frombuffer(content, dtype=np.uint8, offset=header_size).reshape(shape)
+    array.flags.writeable = False
+    return array
+
+
+def idx_sha256(array: np.ndarray) -> str:
+    """The SHA-256 of the idx file content (header and bytes, decompressed) that :func:`read_idx` read."""
+    header = bytes([0, 0, IDX_UBYTE, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    return hashlib.sha256(header + array.tobytes()).hexdigest()
+
+
+def parse_idx(path: Path, spec: IdxFile, *, verify_checksum: bool = True) -> np.ndarray:
+    """Parse one idx file (:func:`read_idx`) and verify it against ``spec``; return a uint8 array of ``spec.shape``.
+
+    Raises:
+        DataError: what :func:`read_idx` raises (with ``spec``'s magic number and shape expected), or a content
+            checksum that differs from the official file's.
+    """
+    array = read_idx(path, expected=spec)
     if verify_checksum:
-        digest = hashlib.sha256(content).hexdigest()
+        digest = idx_sha256(array)
         if digest != spec.sha256:
             raise DataError(
                 f"{path} fails its checksum: SHA-256 of the content is {digest[:16]}..., expected "
                 f"{spec.sha256[:16]}...; the file is corrupted or not the official Fashion-MNIST. {_FIX}"
             )
-    return np.frombuffer(content, dtype=np.uint8, offset=header_size).reshape(shape)
+    return array
 
 
 # ---------------------------------------------------------------------------------------------------

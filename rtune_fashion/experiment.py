@@ -31,7 +31,7 @@ from ray.tune.search import BasicVariantGenerator
 from rtune_fashion import budget, quiet, storage
 from rtune_fashion import config as cfg
 from rtune_fashion.cpus import usable_cpus
-from rtune_fashion.data import Dataset, load_fashion_mnist
+from rtune_fashion.data import Dataset
 from rtune_fashion.errors import ExperimentError, ExperimentInterrupted
 from rtune_fashion.files import write_atomic
 from rtune_fashion.progress import ProgressPrinter, format_elapsed
@@ -48,7 +48,8 @@ from rtune_fashion.results import (
     write_trials_csv,
 )
 from rtune_fashion.search import METRIC, MODE, SearchPlan, default_scheduler, make_search
-from rtune_fashion.spaces import SearchSpace, fingerprint, get_space
+from rtune_fashion.sources import FASHION_MNIST, DataSource, parse_image_size
+from rtune_fashion.spaces import SearchSpace, check_fits_data, fingerprint, get_space
 from rtune_fashion.spaces import validate as validate_search_space
 from rtune_fashion.trainable import train_trial, trial_seed
 
@@ -57,7 +58,8 @@ BEST_MODEL_FILE = "best_model.keras"
 CROSS_VALIDATED_TRAINABLE = "rtune_fashion.crossval.train_cv"  # settings.json's name of the grid's trainable
 # Settings a resumed experiment must keep. These define the search:
 SEARCH_DEFINING = ("space", "searcher", "scheduler", "num_samples", "max_epochs", "min_epochs", "brackets", "seed",
-                   "train_size", "val_size", "test_size", "space_values", "time_budget_s", "flat_space")  # fmt: skip
+                   "train_size", "val_size", "test_size", "space_values", "time_budget_s", "flat_space", "data",
+                   "color", "image_size", "label")  # fmt: skip
 # ... and Ray restores these with it: Tuner.restore reloads the run's TuneConfig and RunConfig (concurrency,
 # retries), and restored trials keep their resources while new ones would take new ones (a mix).
 RESTORED_BY_RAY = ("cpus_per_trial", "gpus_per_trial", "max_concurrent", "max_failures")
@@ -124,7 +126,13 @@ class ExperimentSettings:
     storage: str = "results"
     name: str | None = None
     seed: int = 0
-    data_dir: str | None = None
+    # The data (rtune_fashion.sources): fashion_mnist, or an image folder, an .npz, a folder of idx files or a
+    # .csv (stored as an absolute path); image folders' color and image_size ("HxW"); a CSV's label column.
+    data: str = FASHION_MNIST
+    color: str | None = None
+    image_size: str | None = None
+    label: str | None = None
+    data_dir: str | None = None  # Fashion-MNIST's idx folder (--data fashion_mnist)
     address: str | None = None
     train_size: int | None = None  # stratified subsets of the splits; None = the whole split
     val_size: int | None = None
@@ -166,6 +174,17 @@ class ExperimentSettings:
             self.num_samples = 1 if self.searcher == "grid" else 10
         if self.name is None:
             self.name = f"{self.space}_{self.searcher}" + ("_smoke" if self.smoke_test else "")
+        if self.data != FASHION_MNIST:  # a resume from another folder reads the same files
+            self.data = str(Path(self.data).expanduser().resolve())
+
+    def data_source(self) -> DataSource:
+        """What --data and its options name (rtune_fashion.sources).
+
+        Raises:
+            DataError: an --image-size that is not HEIGHTxWIDTH.
+        """
+        size = parse_image_size(self.image_size) if self.image_size else None
+        return DataSource(self.data, self.color, size, self.label, self.data_dir)
 
     @property
     def experiment_uri(self) -> str:
@@ -233,6 +252,7 @@ class ExperimentSettings:
                                   "retrainings. Fix: leave --ensemble out, or --final-model retrain (or auto).")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
             raise ExperimentError(f"--time-budget must be a positive number of seconds, got {self.time_budget_s!r}.")
+        self.data_source().check_options()
         if self.max_failures < -1:
             raise ExperimentError(f"--max-failures must be -1 (retry forever) or more, got {self.max_failures}.")
         name = str(self.name)
@@ -438,7 +458,8 @@ def _check_same_search(settings: ExperimentSettings, stored: dict[str, Any], tra
                        keys: tuple[str, ...] = RESUME_FIXED) -> None:  # fmt: skip
     """Refuse to resume with settings (of ``keys``), a space definition or a trainable that differ from the
     experiment's."""
-    before = {"min_epochs": 1, "flat_space": False, **stored["settings"]}  # experiments from before these flags
+    before = {"min_epochs": 1, "flat_space": False, "data": FASHION_MNIST, "color": None, "image_size": None,
+              "label": None, **stored["settings"]}  # experiments from before these flags
     differ = [key for key in keys if before.get(key) != getattr(settings, key)]
     if differ:
         changed = "; ".join(f"{key}: {before.get(key)!r} when started, {getattr(settings, key)!r} now"
@@ -628,7 +649,9 @@ def run_experiment(
         sizes = settings.subset()
         if planning or plan:  # the plan chooses (chose) the search's subsets; the final model may see all
             sizes = {"test": settings.test_size} if settings.test_size else None
-        data = load_fashion_mnist(settings.data_dir, subset=sizes, subset_seed=settings.seed)
+        data = settings.data_source().load(subset=sizes, subset_seed=settings.seed, echo=echo)
+    if isinstance(data, Dataset) and trainable is train_trial:
+        check_fits_data(space, data.input_shape, settings.data_source().describe())
     experiment_dir = settings.experiment_dir
 
     # Save Tune's experiment state (what --resume restores) at most every second instead of Ray's
@@ -687,6 +710,8 @@ def run_experiment(
         if interrupted:
             raise ExperimentInterrupted(settings.experiment_uri)
         summary = _summarise(settings, space, search.scheduler_name, record, search_time, plan)
+        if isinstance(data, Dataset):
+            summary["data"] = data_summary(settings.data_source().describe(), data)
         if makes_final and summary["best"] is not None:
             in_driver = started_ray and settings.address is None and not ray.cluster_resources().get("GPU")
             ranked = [_trial_summary(trial) for trial in record.ranked()]
@@ -889,7 +914,7 @@ def _final_model(settings: ExperimentSettings, ranked: list[dict[str, Any]], dat
         outcome["train_size"] = search_train  # the trial's own training set
     write_atomic(settings.experiment_dir / BEST_MODEL_FILE, outcome.pop("model_bytes"))
     outcome.update(source=source, why=why, trial_id=trial["trial_id"], val_size=len(data.y_val),
-                   test_size=len(data.y_test))  # fmt: skip
+                   test_size=len(data.y_test), class_names=list(data.class_names))  # fmt: skip
     if trial is not ranked[0]:  # not the best trial's config: say which it is beside the best's
         outcome["config"] = trial["config"]
     return outcome
@@ -964,6 +989,13 @@ def _summarise(
         "settings": dataclasses.asdict(settings),
         "versions": _versions(),
     }
+
+
+def data_summary(source: str, data: Dataset) -> dict[str, Any]:
+    """What summary.json keeps of the data: where it came from, the examples' shape, the classes and the sizes
+    of the splits (a search under a budget trained on a subset of the training split: see its plan)."""
+    return {"source": source, "input_shape": list(data.input_shape), "class_names": list(data.class_names),
+            "sizes": data.sizes()}  # fmt: skip
 
 
 def _trial_summary(trial: TrialRecord) -> dict[str, Any]:

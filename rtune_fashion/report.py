@@ -34,8 +34,10 @@ from rtune_fashion.results import (
     SUMMARY_FILE,
     TRIALS_FILE,
     ExperimentRecord,
+    confusion_lines,
     final_model_line,
     load_experiment,
+    model_shape,
     read_json,
     write_trials_csv,
 )
@@ -177,10 +179,11 @@ def best_trial_text(record: ExperimentRecord) -> list[str]:
     final = summary.get("final_model") or summary.get("retrained")  # "retrained": summaries before issue 14
     if final:
         lines.append(final_model_line(final, best.trial_id) + ".")
+        lines += confusion_lines(final)
     config = best.effective_config
     lines.append("Configuration: " + ", ".join(f"{k}={short_value(v)}" for k, v in config.items()))
     try:
-        lines += ["", format_table(describe(best.config))]
+        lines += ["", format_table(describe(best.config, *model_shape(summary)))]
     except RtuneError as error:  # a custom trainable's config may not be one of our models
         lines.append(f"(no layer table: {error})")
     return lines

@@ -284,6 +284,33 @@ def final_model_line(final: dict[str, Any], best_trial_id: str | None = None) ->
     return f"{how}: {train_text}val {final['val_accuracy']:.4f}, test {final['test_accuracy']:.4f}"
 
 
+def model_shape(summary: dict[str, Any]) -> tuple[tuple[int, ...], int] | tuple[()]:
+    """(input shape, classes) of the data in summary.json, for a layer table; () before issue 16 (Fashion-MNIST,
+    the builders' defaults)."""
+    data = summary.get("data") or {}
+    if not data.get("input_shape"):
+        return ()
+    return tuple(data["input_shape"]), len(data["class_names"])
+
+
+def confusion_lines(final: dict[str, Any]) -> list[str]:
+    """The final model's confusion matrix on the test split as a table: a row per true class (its name, its
+    recall), a column per predicted class; no lines when summary.json has none (before issue 16)."""
+    matrix = final.get("confusion_matrix")
+    if not matrix:
+        return []
+    names = [str(n) for n in final.get("class_names") or range(len(matrix))]
+    width = max(6, *(len(n) for n in names), *(len(str(v)) for row in matrix for v in row))
+    short = [n[:width] for n in names]
+    lines = [f"Test confusion matrix (rows: true class, columns: predicted; {sum(map(sum, matrix))} images):",
+             " ".join([" " * width, *(n.rjust(width) for n in short), "recall".rjust(7)])]  # fmt: skip
+    for i, (name, row) in enumerate(zip(short, matrix, strict=True)):
+        total = sum(row)
+        recall = f"{row[i] / total:.3f}" if total else "-"
+        lines.append(" ".join([name.ljust(width), *(str(v).rjust(width) for v in row), recall.rjust(7)]))
+    return lines
+
+
 def write_trials_csv(record: ExperimentRecord) -> Path:
     """Write ``trials.csv`` into the experiment directory (atomically) and return its path."""
     import pandas as pd

@@ -18,7 +18,7 @@ import numpy as np
 from rtune_fashion import config as cfg
 from rtune_fashion.data import Dataset
 from rtune_fashion.models import average_of, build_model
-from rtune_fashion.training import eval_batch_size, evaluate, fit_epochs
+from rtune_fashion.training import eval_batch_size, evaluate, fit_epochs, test_scores
 
 DEFAULT_EPOCHS = 10
 # Another ensemble member starts when this many times the last one's training time (and the evaluation after
@@ -53,8 +53,9 @@ def train_and_test(config: dict[str, Any], data: Dataset, *, epochs: int, seed: 
 
     Returns the model and: epochs, train_accuracy (the first training's last epoch, dropout on),
     val_accuracy (final), best_val_accuracy (the first training's best epoch when validating each epoch,
-    else the final val), test_accuracy, train_time_s (all trainings, dropped ones included), members,
-    member_seeds, member_epochs, member_val_accuracy, member_train_time_s.
+    else the final val), test_accuracy and confusion_matrix (:func:`rtune_fashion.training.test_scores`),
+    train_time_s (all trainings, dropped ones included), members, member_seeds, member_epochs,
+    member_val_accuracy, member_train_time_s.
 
     Raises:
         NonFiniteLossError: the training loss became NaN or infinite.
@@ -99,14 +100,14 @@ def train_and_test(config: dict[str, Any], data: Dataset, *, epochs: int, seed: 
             break
     model = average_of(members)
     val_accuracy = member_val[0] if len(members) == 1 else evaluate(model, data.x_val, data.y_val, batch_size)[1]
-    _, test_accuracy = evaluate(model, data.x_test, data.y_test, batch_size)  # the one look at the test set
+    tested = test_scores(model, data.x_test, data.y_test, batch_size)  # the one look at the test set
     history = histories[0]
     return model, {
         "epochs": epochs,
         "train_accuracy": history[-1]["accuracy"] if history else math.nan,
         "val_accuracy": val_accuracy,
         "best_val_accuracy": max((h.get("val_accuracy", val_accuracy) for h in history), default=math.nan),
-        "test_accuracy": test_accuracy,
+        **tested,
         "train_time_s": train_time,
         "members": len(members),
         "member_seeds": [seed + i for i in range(len(members))],
@@ -164,9 +165,9 @@ def ensemble_of_trained(first: keras.Model, candidates: Iterable[Callable[[], ke
     order), up to ``max_members`` and while one more candidate's loading and prediction (at the last one's
     pace) fits before ``deadline``; then evaluated once on the test split.
 
-    Returns the model (:func:`rtune_fashion.models.average_of`) and: val_accuracy, test_accuracy, members,
-    member_index (the candidates joined: 0 is ``first``, i the i-th candidate), member_val_accuracy (each
-    model alone).
+    Returns the model (:func:`rtune_fashion.models.average_of`) and: val_accuracy, test_accuracy,
+    confusion_matrix, members, member_index (the candidates joined: 0 is ``first``, i the i-th candidate),
+    member_val_accuracy (each model alone).
     """
     eval_batch = eval_batch_size(len(data.y_val), batch_size)
 
@@ -196,9 +197,9 @@ def ensemble_of_trained(first: keras.Model, candidates: Iterable[Callable[[], ke
             total, best = total + probs, joined
         pace = time.time() - started
     final = average_of(members)
-    _, test_accuracy = evaluate(final, data.x_test, data.y_test, batch_size)  # the one look at the test set
-    return final, {"val_accuracy": best, "test_accuracy": test_accuracy, "members": len(members),
-                   "member_index": indices, "member_val_accuracy": alone}  # fmt: skip
+    tested = test_scores(final, data.x_test, data.y_test, batch_size)  # the one look at the test set
+    return final, {"val_accuracy": best, **tested, "members": len(members), "member_index": indices,
+                   "member_val_accuracy": alone}  # fmt: skip
 
 
 def config_epochs(config: dict[str, Any], epochs: int | None = None) -> int:

@@ -237,6 +237,42 @@ def validate_space(params: Mapping[str, Any], *, name: str = "search space") -> 
         _check_cnn_shapes(params, candidates, name)
 
 
+def _all_candidates(params: Mapping[str, Any]) -> dict[str, list[Any]]:
+    return {key: values for key, value in params.items() if (values := _candidates(key, value)) is not None}
+
+
+def check_fits_data(space: SearchSpace, input_shape: tuple[int, ...], what: str = "this data") -> None:
+    """Refuse a space whose models cannot take examples of ``input_shape`` (before Ray starts): a CNN or
+    augmentation on examples that are not images (height, width, channels), or a CNN that would shrink these
+    images below 1x1.
+
+    Raises:
+        SearchSpaceError: naming the space, the data's shape and the fix.
+    """
+    params = space.params
+    shape = "x".join(map(str, input_shape))
+    if len(input_shape) == 3:
+        if params.get("model") == "cnn":
+            _check_cnn_shapes(params, _all_candidates(params), f"space {space.name!r} on {shape} images", input_shape)
+        return
+    mlp_spaces = ", ".join(name for name, other in SPACES.items()
+                           if other.params.get("model") == "mlp" and not _augments(other.params)
+                           and not name.startswith("pima_"))  # fmt: skip
+    if params.get("model") == "cnn":
+        raise SearchSpaceError(f"space {space.name!r} builds CNNs, which need images (height x width x channels); "
+                               f"{what} has examples of shape {shape}. Fix: an MLP space ({mlp_spaces}).")
+    if _augments(params):
+        raise SearchSpaceError(f"space {space.name!r} searches {', '.join(_augments(params))}, which flip or shift "
+                               f"images; {what} has examples of shape {shape}. Fix: an MLP space without "
+                               f"augmentation ({mlp_spaces}).")  # fmt: skip
+
+
+def _augments(params: Mapping[str, Any]) -> list[str]:
+    """The augmentation keys that ``params`` may turn on."""
+    return [key for key in ("augment_flip", "augment_translate")
+            if key in params and any(value not in (False, 0) for value in _candidates(key, params[key]) or [1])]
+
+
 def never_used(params: Mapping[str, Any]) -> list[str]:
     """The searched keys of ``params`` that no config of it uses (``units_3`` where ``num_layers`` is at most 2)."""
     model = params["model"]
@@ -308,7 +344,8 @@ def validate(space: SearchSpace) -> None:
                 )
 
 
-def _check_cnn_shapes(params: Mapping[str, Any], candidates: dict[str, list[Any]], name: str) -> None:
+def _check_cnn_shapes(params: Mapping[str, Any], candidates: dict[str, list[Any]], name: str,
+                      input_shape: tuple[int, ...] = FASHION_INPUT_SHAPE) -> None:  # fmt: skip
     """Build no model; compute the feature maps of every combination of shape-deciding values."""
     shape_keys = [k for k, v in candidates.items() if cfg.split_key(k)[0] in cfg.SHAPE_KEYS and len(v) > 1]
     fixed = {k: values[0] for k, values in candidates.items()}
@@ -318,7 +355,7 @@ def _check_cnn_shapes(params: Mapping[str, Any], candidates: dict[str, list[Any]
             break
         chosen = dict(zip(shape_keys, combination, strict=True))
         try:
-            cnn_feature_maps({**fixed, **chosen}, FASHION_INPUT_SHAPE)
+            cnn_feature_maps({**fixed, **chosen}, input_shape)
         except ModelConfigError as error:
             where = ", ".join(f"{k}={v!r}" for k, v in chosen.items())
             raise SearchSpaceError(
@@ -582,9 +619,34 @@ PIMA_GRIDS = (
     _pima("neurons", "hidden neurons; article: 0.715 (5)", units=[1, 5, 10, 15, 20, 25, 30]),
 )  # fmt: skip
 
+CNN_ARTICLE_C = SearchSpace(
+    name="cnn_article_c",
+    source="Article C (Hyperas on a CNN for 48x48 grey images in 4 classes): for your own image folder",
+    description="two blocks with batch norm and a max-pool each: two 5x5 convs of 32 filters, then two or three "
+    "3x3 convs of 64 (4-5 conv layers), dropout U(0,1) after each pool; 2 dense layers of 256/512/1024 units, "
+    "dropout U(0,1) each; rmsprop/adam/sgd at Keras' default learning rates; batch 64 or 128",
+    params={
+        "model": "cnn",
+        "num_blocks": 2,
+        "convs_per_block_1": 2,
+        "convs_per_block_2": tune.choice([2, 3]),
+        "kernel_size_1": 5,
+        "kernel_size_2": 3,
+        "filters": 32,  # doubles in block 2
+        "padding": "same",
+        "batch_norm": True,
+        "dropout": tune.uniform(0.0, 1.0),
+        "num_dense": 2,
+        **{f"dense_units_{i}": tune.choice([256, 512, 1024]) for i in (1, 2)},
+        **{f"dense_dropout_{i}": tune.uniform(0.0, 1.0) for i in (1, 2)},
+        "optimizer": tune.choice(["rmsprop", "adam", "sgd"]),
+        "batch_size": tune.choice([64, 128]),
+    },
+)
+
 SPACES: dict[str, SearchSpace] = {
     s.name: s for s in (MLP_HYPERAS, CNN_HYPERAS, MLP_KERASTUNER, CNN_KERASTUNER, CNN_WIDE, CNN_LARGE, MLP_WIDE,
-                         MLP_GRID, *PIMA_GRIDS)
+                         MLP_GRID, CNN_ARTICLE_C, *PIMA_GRIDS)
 }
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 import keras
+import numpy as np
 
 from rtune_fashion import config as cfg
 from rtune_fashion.data import Dataset
@@ -55,6 +56,20 @@ def evaluate(model: keras.Model, x: Any, y: Any, batch_size: int) -> tuple[float
     """(loss, accuracy) of ``model`` on ``x, y``, in batches of :func:`eval_batch_size`."""
     loss, accuracy = model.evaluate(x, y, batch_size=eval_batch_size(len(x), batch_size), verbose=0)
     return float(loss), float(accuracy)
+
+
+def test_scores(model: keras.Model, x: Any, y: Any, batch_size: int) -> dict[str, Any]:
+    """The final model's one look at the test split: test_accuracy and confusion_matrix (rows: the true class,
+    columns: the predicted one, counts; a single sigmoid output is read as class 1 above 0.5)."""
+    probabilities = np.asarray(model.predict(x, batch_size=eval_batch_size(len(x), batch_size), verbose=0))
+    if probabilities.shape[-1] == 1:
+        predicted, classes = (probabilities[:, 0] > 0.5).astype(np.int64), 2
+    else:
+        predicted, classes = probabilities.argmax(axis=-1), probabilities.shape[-1]
+    truth = np.asarray(y).astype(np.int64).reshape(-1)
+    confusion = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(confusion, (truth, predicted), 1)
+    return {"test_accuracy": float(np.mean(predicted == truth)), "confusion_matrix": confusion.tolist()}
 
 
 class _EpochHook(keras.callbacks.Callback):
