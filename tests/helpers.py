@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import runpy
 import subprocess
 import sys
 import time
@@ -39,6 +40,23 @@ def load_script(path: Path) -> ModuleType:
     cloudpickle.register_pickle_by_value(module)  # Ray workers cannot import it: its functions travel by value
     spec.loader.exec_module(module)
     return module
+
+
+def run_script_in_process(script: str, args: list[str], capsys) -> tuple[int, str, str]:
+    """An experiment script as ``python experiments/<script> ARGS`` would run it, but in this process, on the
+    tests' shared Ray (a new Python with TensorFlow and a new Ray cost tens of seconds on a slow machine)."""
+    path = ROOT / "experiments" / script
+    saved = sys.argv
+    sys.argv = [str(path), *args]
+    try:
+        runpy.run_path(str(path), run_name="__main__")
+        code = 0
+    except SystemExit as exit_:
+        code = exit_.code
+    finally:
+        sys.argv = saved
+    out = capsys.readouterr()
+    return code, out.out, out.err
 
 
 def reported_epochs(experiment_dir: Path) -> dict[str, list[int]]:

@@ -8,7 +8,6 @@ import itertools
 import json
 import math
 import os
-import runpy
 import shlex
 import signal
 import subprocess
@@ -40,6 +39,7 @@ from tests.helpers import (
     ROOT,
     assert_continued_from_checkpoint,
     reported_epochs,
+    run_script_in_process,
     sequential_run_args,
     start_driver,
     wait_for,
@@ -47,29 +47,14 @@ from tests.helpers import (
 )
 
 pytestmark = pytest.mark.slow
-SCRIPTS = sorted(p.name for p in (ROOT / "experiments").glob("*.py") if p.name != "pima_grid.py")  # own CLI
+# pima_grid.py has its own CLI; cnn_images_hyperopt.py needs --data (tests/test_own_data.py)
+OWN_TESTS = ("pima_grid.py", "cnn_images_hyperopt.py")
+SCRIPTS = sorted(p.name for p in (ROOT / "experiments").glob("*.py") if p.name not in OWN_TESTS)
 
 
 def _run(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env or ENV, capture_output=True, text=True,
                           timeout=HANG_TIMEOUT_S, check=False)  # fmt: skip
-
-
-def _run_in_process(script: str, args: list[str], capsys) -> tuple[int, str, str]:
-    """An experiment script as ``python experiments/<script> ARGS`` would run it, but in this process, on the
-    tests' shared Ray (a new Python with TensorFlow and a new Ray cost tens of seconds on a slow machine)."""
-    path = ROOT / "experiments" / script
-    saved = sys.argv
-    sys.argv = [str(path), *args]
-    try:
-        runpy.run_path(str(path), run_name="__main__")
-        code = 0
-    except SystemExit as exit_:
-        code = exit_.code
-    finally:
-        sys.argv = saved
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def _check_results(experiment_dir: Path, expected_trials: int) -> dict:
@@ -88,7 +73,7 @@ def _check_results(experiment_dir: Path, expected_trials: int) -> dict:
 
 def test_experiment_scripts_are_all_tested() -> None:
     assert SCRIPTS == ["cnn_bohb.py", "cnn_hyperopt.py", "cnn_optuna.py", "mlp_hyperopt.py", "mlp_optuna.py"]
-    assert sorted(p.name for p in (ROOT / "experiments").glob("*.py")) == [*SCRIPTS, "pima_grid.py"]
+    assert sorted(p.name for p in (ROOT / "experiments").glob("*.py")) == sorted([*SCRIPTS, *OWN_TESTS])
 
 
 def _synthetic_table(tmp_path: Path) -> Path:
@@ -125,7 +110,7 @@ def test_pima_grid_script_interrupted_resumed_and_printed_as_gridsearchcv_does(r
     assert main(["resume", str(experiment_dir)]) == 2
     assert "run the same pima_grid.py command again with --resume" in capsys.readouterr().err
 
-    code, out, err = _run_in_process("pima_grid.py", [*args[1:], "--resume"], capsys)
+    code, out, err = run_script_in_process("pima_grid.py", [*args[1:], "--resume"], capsys)
     assert code == 0, err[-3000:]
     after = reported_epochs(experiment_dir)
     assert all(after[trial] == epochs for trial, epochs in before.items())  # finished points not trained again
@@ -142,13 +127,13 @@ def test_pima_grid_script_interrupted_resumed_and_printed_as_gridsearchcv_does(r
         assert f"{score} with: {{'optimizer': '{row['param_optimizer']}'}}" in out
         assert row["mean_test_score"] == pytest.approx((row["split0_test_score"] + row["split1_test_score"]) / 2)
 
-    code, out, err = _run_in_process("pima_grid.py", [*args[1:], "--resume"], capsys)
+    code, out, err = run_script_in_process("pima_grid.py", [*args[1:], "--resume"], capsys)
     assert code == 0, err[-3000:]
     assert "pima_optimizer: finished before" in out and f"Best: {best['mean_test_score']:.6f}" in out
     assert reported_epochs(experiment_dir) == after  # nothing trained again
-    code, out, err = _run_in_process("pima_grid.py", [*args[1:], "--resume", "--max-concurrent", "2"], capsys)
+    code, out, err = run_script_in_process("pima_grid.py", [*args[1:], "--resume", "--max-concurrent", "2"], capsys)
     assert code == 0 and "pima_optimizer: finished before" in out, err[-2000:]  # its resources no longer matter
-    code, out, err = _run_in_process("pima_grid.py", [*args[1:], "--resume", "--standardize"], capsys)
+    code, out, err = run_script_in_process("pima_grid.py", [*args[1:], "--resume", "--standardize"], capsys)
     assert code == 2 and "'standardize': True" in err, err[-2000:]  # not shown as a grid it is not
 
 
@@ -158,7 +143,7 @@ TYPED = {"mlp_hyperopt.py": ["--num-samples", "3", "--max-epochs", "3"]}
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_experiment_script_smoke_test(script: str, ray_local, tmp_path: Path, capsys) -> None:
-    code, out, err = _run_in_process(script, ["--smoke-test", "--storage", str(tmp_path), *TYPED.get(script, [])],
+    code, out, err = run_script_in_process(script, ["--smoke-test", "--storage", str(tmp_path), *TYPED.get(script, [])],
                                      capsys)  # fmt: skip
     assert code == 0, err[-3000:]
     (experiment_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
