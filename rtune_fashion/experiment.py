@@ -303,6 +303,47 @@ def _check_gpu_request(gpus_per_trial: float) -> None:
         )
 
 
+# The dataset reaches the trials through Ray's object store: tune.with_parameters puts it once, each node that
+# runs trials holds a copy that its trials read in place, and the final step's task takes it once more. So it
+# may fill at most this share of the smallest such node's object store (docs/MEASURED.md, "Data at scale").
+OBJECT_STORE_SHARE = 0.5
+
+
+def data_bytes(data: Any) -> int:
+    """The bytes of the NumPy arrays a dataset holds (an image Dataset's six, a table's two)."""
+    fields = dataclasses.fields(data) if dataclasses.is_dataclass(data) else ()
+    return sum(value.nbytes for f in fields if hasattr(value := getattr(data, f.name), "nbytes"))
+
+
+def _check_data_fits_object_store(data: Any) -> None:
+    """Refuse a dataset above :data:`OBJECT_STORE_SHARE` of the smallest object store among the live nodes that
+    can run trials, before anything is written: Ray would spill it to disk and every trial would wait for it.
+
+    Raises:
+        ExperimentError: naming the dataset's size, the limit, the node and the fixes.
+    """
+    nodes = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0]
+    if not nodes:
+        return
+    smallest = min(nodes, key=lambda n: n["Resources"].get("object_store_memory", 0))
+    store = smallest["Resources"].get("object_store_memory", 0)
+    size = data_bytes(data)
+    if size <= OBJECT_STORE_SHARE * store:
+        return
+    train = getattr(data, "y_train", None)
+    fits = ""
+    if train is not None and len(train):
+        per_example = size / (len(train) + len(data.y_val) + len(data.y_test))
+        fits = f" (about {int(OBJECT_STORE_SHARE * store / per_example * 0.9):,} examples in all fit)"
+    raise ExperimentError(
+        f"The dataset takes {size / 1e9:.2f} GB as arrays, more than {OBJECT_STORE_SHARE:.0%} of the object store "
+        f"of Ray node {smallest['NodeManagerAddress']} ({store / 1e9:.2f} GB), through which it reaches the trials "
+        "(a copy per node, and one more for the final model). Nothing was written. Fix: a stratified subset "
+        f"(--train-size, --val-size, --test-size){fits}, a larger object store (ray start --object-store-memory "
+        "BYTES on each node), or nodes with more memory."
+    )
+
+
 # ---------------------------------------------------------------------------------------------------
 # Results
 
@@ -662,6 +703,7 @@ def run_experiment(
     started_ray = start_ray(settings.address)
     try:
         _check_gpu_request(settings.gpus_per_trial)
+        _check_data_fits_object_store(data)
         _check_cluster_storage(settings, echo)
         search_data = data
         if planning:  # the search trains on the plan's subset; the final model may see all of ``data``
