@@ -157,6 +157,8 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
 def add_data_arguments(parser: argparse.ArgumentParser, defaults: dict[str, Any]) -> None:
     """--data and its options (rtune_fashion.sources), for experiments and ``rtune train``; a script whose
     defaults have ``data=None`` requires --data."""
+    from rtune_fashion.sources import COLORS
+
     required = "data" in defaults and defaults["data"] is None
     parser.add_argument("--data", default=None if required else defaults.get("data", "fashion_mnist"),
                         required=required, metavar="fashion_mnist|PATH",
@@ -164,7 +166,7 @@ def add_data_arguments(parser: argparse.ArgumentParser, defaults: dict[str, Any]
                         "of images per class (or train/ and test/ folders of them); an .npz with x_train and y_train "
                         "(optionally x_val/y_val, x_test/y_test, class_names); a folder of idx files (MNIST, KMNIST); "
                         "a .csv table. Without a test split, a stratified 1/7 is kept apart for the final test")
-    parser.add_argument("--color", choices=("grayscale", "rgb"), default=defaults.get("color"),
+    parser.add_argument("--color", choices=COLORS, default=defaults.get("color"),
                         help="image folders: the images' colour (default: grayscale when every image is grey)")
     parser.add_argument("--image-size", default=defaults.get("image_size"), metavar="HxW",
                         help="image folders: resize to this (default: the size most images have; said in the output)")

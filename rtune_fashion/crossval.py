@@ -31,7 +31,7 @@ from rtune_fashion.data import Dataset
 from rtune_fashion.errors import DataError
 from rtune_fashion.files import write_atomic
 from rtune_fashion.models import build_model
-from rtune_fashion.tabular import TabularData
+from rtune_fashion.tabular import TabularData, standardizer
 from rtune_fashion.trainable import trial_resources
 from rtune_fashion.training import evaluate, fit_epochs
 
@@ -50,9 +50,8 @@ def fold_data(data: TabularData, train: np.ndarray, held_out: np.ndarray, standa
     """One fold as a Dataset (train = k-1 folds, val = the held-out fold, no test rows)."""
     x_train, x_held = data.x[train], data.x[held_out]
     if standardize:
-        mean, std = x_train.mean(axis=0), x_train.std(axis=0)
-        std[std == 0] = 1.0  # a constant column stays constant instead of dividing by zero
-        x_train, x_held = (x_train - mean) / std, (x_held - mean) / std
+        scale = standardizer(x_train)
+        x_train, x_held = scale(x_train), scale(x_held)
     return Dataset(x_train, data.y[train], x_held, data.y[held_out], x_held[:0], data.y[held_out][:0],
                    class_names=data.class_names)  # fmt: skip
 

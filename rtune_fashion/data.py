@@ -196,7 +196,8 @@ def parse_idx(path: Path, spec: IdxFile, *, verify_checksum: bool = True) -> np.
 # Finding the files
 
 
-def _file_in(directory: Path, name: str) -> Path | None:
+def idx_path(directory: Path, name: str) -> Path | None:
+    """The idx file ``name`` in ``directory``, gzipped (``.gz``) or plain; None when neither is there."""
     for candidate in (directory / f"{name}.gz", directory / name):
         if candidate.is_file():
             return candidate
@@ -204,7 +205,7 @@ def _file_in(directory: Path, name: str) -> Path | None:
 
 
 def _complete_dir(directory: Path) -> bool:
-    return all(_file_in(directory, name) is not None for name in IDX_FILES)
+    return all(idx_path(directory, name) is not None for name in IDX_FILES)
 
 
 def find_data_dir(data_dir: str | os.PathLike | None = None, *, download: bool = True) -> Path:
@@ -224,7 +225,7 @@ def find_data_dir(data_dir: str | os.PathLike | None = None, *, download: bool =
                 "directory holding the four Fashion-MNIST idx files, or leave it unset to use the "
                 "Keras cache, Debian's dataset-fashion-mnist package or a download."
             )
-        missing = [name for name in IDX_FILES if _file_in(directory, name) is None]
+        missing = [name for name in IDX_FILES if idx_path(directory, name) is None]
         if missing:
             raise DataError(
                 f"Data directory {directory} (from {source}) lacks {', '.join(missing)} (plain or .gz). "
@@ -265,7 +266,7 @@ def load_raw(data_dir: str | os.PathLike | None = None) -> tuple[np.ndarray, np.
     directory = find_data_dir(data_dir)
     arrays = []
     for name, spec in IDX_FILES.items():
-        path = _file_in(directory, name)
+        path = idx_path(directory, name)
         assert path is not None  # find_data_dir checked
         arrays.append(parse_idx(path, spec))
     train_images, train_labels, test_images, test_labels = arrays
@@ -287,19 +288,37 @@ def train_test_split(*arrays: np.ndarray, **options) -> list[np.ndarray]:
 
 
 def stratified_subset(x: np.ndarray, y: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """``n`` examples of (x, y) with the class proportions kept; all of them when n >= len(y). When fewer
-    examples are left out than there are classes (which a stratified split cannot do), a seeded random
-    ``n`` of them: leaving out so few cannot change a class's share by more than those few. (Sizes below
-    the number of classes are refused by :func:`load_fashion_mnist`.)
+    """``n`` examples of (x, y) with the class proportions kept; all of them when n >= len(y). A class with a
+    single example keeps it (a stratified split cannot divide it). When fewer examples are left out than there
+    are classes (which a stratified split cannot do either), a seeded random ``n`` of them: leaving out so few
+    cannot change a class's share by more than those few. (Sizes below the number of classes are refused by
+    :func:`load_fashion_mnist` and :meth:`rtune_fashion.sources.DataSource.load`.)
     """
     if n >= len(y):
         return x, y
-    if len(y) - n < len(np.unique(y)):
+    classes, counts = np.unique(y, return_counts=True)
+    if len(y) - n < len(classes):
         keep = np.random.default_rng(seed).choice(len(y), size=n, replace=False)
     else:
-        keep, _ = train_test_split(np.arange(len(y)), train_size=n, stratify=y, random_state=seed)
+        single = np.isin(y, classes[counts == 1])
+        rest = np.flatnonzero(~single)
+        kept, _ = train_test_split(rest, train_size=n - int(single.sum()), stratify=y[rest], random_state=seed)
+        keep = np.concatenate([np.flatnonzero(single), kept])
     keep = np.sort(keep)
     return x[keep], y[keep]
+
+
+def check_subset(subset: int | dict[str, int], classes: int) -> dict[str, int]:
+    """``subset`` as sizes per split (one size: the same for train, val and test).
+
+    Raises:
+        DataError: a split other than train/val/test, or a size below ``classes`` (one example per class).
+    """
+    sizes = subset if isinstance(subset, dict) else dict.fromkeys(("train", "val", "test"), subset)
+    if set(sizes) - {"train", "val", "test"} or any(int(n) < classes for n in sizes.values()):
+        raise DataError(f"Invalid subset {subset!r}: give one size or sizes for train/val/test, each at least "
+                        f"{classes} (one example per class). Fix: larger --train-size / --val-size / --test-size.")
+    return {split: int(n) for split, n in sizes.items()}
 
 
 def load_fashion_mnist(
@@ -316,21 +335,21 @@ def load_fashion_mnist(
             ``{"train": n, "val": n, "test": n}``. The split itself is always the full, exact one.
         subset_seed: seed of the subset draw.
     """
-    train_images, train_labels, test_images, test_labels = load_raw(data_dir)
+    return articles_split(*load_raw(data_dir), subset=subset, subset_seed=subset_seed)
+
+
+def articles_split(train_images: np.ndarray, train_labels: np.ndarray, test_images: np.ndarray,
+                   test_labels: np.ndarray, *, subset: int | dict[str, int] | None = None,
+                   subset_seed: int = 0) -> Dataset:  # fmt: skip
+    """Fashion-MNIST's four verified arrays split as the articles did (:func:`load_fashion_mnist`)."""
     x_train, x_val, y_train, y_val = train_test_split(
         train_images, train_labels, test_size=VALIDATION_FRACTION, random_state=SPLIT_SEED
     )
     splits = {"train": (x_train, y_train), "val": (x_val, y_val), "test": (test_images, test_labels)}
     if subset is not None:
-        sizes = subset if isinstance(subset, dict) else dict.fromkeys(splits, subset)
-        unknown = set(sizes) - set(splits)
-        if unknown or any(int(n) < len(CLASS_NAMES) for n in sizes.values()):
-            raise DataError(
-                f"Invalid subset {subset!r}: give one size or sizes for train/val/test, each at least "
-                f"{len(CLASS_NAMES)} (one example per class)."
-            )
+        sizes = check_subset(subset, len(CLASS_NAMES))
         splits = {
-            split: stratified_subset(x, y, int(sizes.get(split, len(y))), subset_seed)
+            split: stratified_subset(x, y, sizes.get(split, len(y)), subset_seed)
             for split, (x, y) in splits.items()
         }
     return Dataset(

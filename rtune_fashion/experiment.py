@@ -176,6 +176,9 @@ class ExperimentSettings:
             self.name = f"{self.space}_{self.searcher}" + ("_smoke" if self.smoke_test else "")
         if self.data != FASHION_MNIST:  # a resume from another folder reads the same files
             self.data = str(Path(self.data).expanduser().resolve())
+        if self.image_size is not None:  # "48" and "48x48" are one setting (compared on resume)
+            height, width = parse_image_size(str(self.image_size))
+            self.image_size = f"{height}x{width}"
 
     def data_source(self) -> DataSource:
         """What --data and its options name (rtune_fashion.sources).
@@ -317,30 +320,32 @@ def data_bytes(data: Any) -> int:
 
 def _check_data_fits_object_store(data: Any) -> None:
     """Refuse a dataset above :data:`OBJECT_STORE_SHARE` of the smallest object store among the live nodes that
-    can run trials, before anything is written: Ray would spill it to disk and every trial would wait for it.
+    can run trials and the driver's node, before anything is written: Ray would spill it to disk and every
+    trial would wait for it.
 
     Raises:
         ExperimentError: naming the dataset's size, the limit, the node and the fixes.
     """
-    nodes = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("CPU", 0) > 0]
+    here = ray.get_runtime_context().get_node_id()  # the driver's node holds the put copy, trials or not
+    nodes = [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("object_store_memory")
+             and (n["Resources"].get("CPU", 0) > 0 or n["NodeID"] == here)]  # fmt: skip
     if not nodes:
         return
-    smallest = min(nodes, key=lambda n: n["Resources"].get("object_store_memory", 0))
-    store = smallest["Resources"].get("object_store_memory", 0)
+    smallest = min(nodes, key=lambda n: n["Resources"]["object_store_memory"])
+    store = smallest["Resources"]["object_store_memory"]
     size = data_bytes(data)
     if size <= OBJECT_STORE_SHARE * store:
         return
-    train = getattr(data, "y_train", None)
     fits = ""
-    if train is not None and len(train):
-        per_example = size / (len(train) + len(data.y_val) + len(data.y_test))
-        fits = f" (about {int(OBJECT_STORE_SHARE * store / per_example * 0.9):,} examples in all fit)"
+    if isinstance(data, Dataset):
+        per_example = size / sum(data.sizes().values())
+        fits = (f"a stratified subset (--train-size, --val-size, --test-size; about "
+                f"{int(OBJECT_STORE_SHARE * store / per_example):,} examples in all fit), ")  # fmt: skip
     raise ExperimentError(
         f"The dataset takes {size / 1e9:.2f} GB as arrays, more than {OBJECT_STORE_SHARE:.0%} of the object store "
         f"of Ray node {smallest['NodeManagerAddress']} ({store / 1e9:.2f} GB), through which it reaches the trials "
-        "(a copy per node, and one more for the final model). Nothing was written. Fix: a stratified subset "
-        f"(--train-size, --val-size, --test-size){fits}, a larger object store (ray start --object-store-memory "
-        "BYTES on each node), or nodes with more memory."
+        f"(a copy per node, and one more for the final model). Nothing was written. Fix: {fits}a larger object "
+        "store (ray start --object-store-memory BYTES on each node), or nodes with more memory."
     )
 
 
@@ -693,6 +698,8 @@ def run_experiment(
         data = settings.data_source().load(subset=sizes, subset_seed=settings.seed, echo=echo)
     if isinstance(data, Dataset) and trainable is train_trial:
         check_fits_data(space, data.input_shape, settings.data_source().describe())
+    if stored and isinstance(data, Dataset):
+        _check_same_data(settings, stored, data)
     experiment_dir = settings.experiment_dir
 
     # Save Tune's experiment state (what --resume restores) at most every second instead of Ray's
@@ -723,6 +730,7 @@ def run_experiment(
                 "trainable_options": trainable_options or {},
                 "plan": plan.to_dict() if plan else None,
                 "search_budget_s": search_budget,  # Tune's budget: a resume gets what its saved state has left
+                "data": data_summary(settings.data_source().describe(), data) if isinstance(data, Dataset) else None,
             }
             write_atomic(experiment_dir / SETTINGS_FILE, json.dumps(stored, indent=2))
             publish(settings, SETTINGS_FILE)
@@ -1031,6 +1039,22 @@ def _summarise(
         "settings": dataclasses.asdict(settings),
         "versions": _versions(),
     }
+
+
+def _check_same_data(settings: ExperimentSettings, stored: dict[str, Any], data: Dataset) -> None:
+    """Refuse to resume on data whose classes, example shape or split sizes differ from what the search started
+    on (the files at --data changed since): its trials and checkpoints would not fit them.
+
+    Raises:
+        ExperimentError: naming what differs.
+    """
+    before = stored.get("data")  # None: started before issue 16, or on a custom dataset
+    now = data_summary(settings.data_source().describe(), data)
+    differ = [key for key in ("class_names", "input_shape", "sizes") if before and before.get(key) != now[key]]
+    if differ:
+        changed = "; ".join(f"{key}: {before[key]} when started, {now[key]} now" for key in differ)
+        raise ExperimentError(f"Cannot resume {settings.experiment_uri}: its data changed since it started "
+                              f"({changed}). Fix: restore the data as it was, or start a new search (--name).")
 
 
 def data_summary(source: str, data: Dataset) -> dict[str, Any]:

@@ -301,10 +301,9 @@ def confusion_lines(final: dict[str, Any]) -> list[str]:
         return []
     names = [str(n) for n in final.get("class_names") or range(len(matrix))]
     width = max(6, *(len(n) for n in names), *(len(str(v)) for row in matrix for v in row))
-    short = [n[:width] for n in names]
-    lines = [f"Test confusion matrix (rows: true class, columns: predicted; {sum(map(sum, matrix))} images):",
-             " ".join([" " * width, *(n.rjust(width) for n in short), "recall".rjust(7)])]  # fmt: skip
-    for i, (name, row) in enumerate(zip(short, matrix, strict=True)):
+    lines = [f"Test confusion matrix (rows: true class, columns: predicted; {sum(map(sum, matrix))} examples):",
+             " ".join([" " * width, *(n.rjust(width) for n in names), "recall".rjust(7)])]  # fmt: skip
+    for i, (name, row) in enumerate(zip(names, matrix, strict=True)):
         total = sum(row)
         recall = f"{row[i] / total:.3f}" if total else "-"
         lines.append(" ".join([name.ljust(width), *(str(v).rjust(width) for v in row), recall.rjust(7)]))

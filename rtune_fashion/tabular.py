@@ -14,6 +14,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,7 @@ import numpy as np
 
 from rtune_fashion.errors import DataError
 from rtune_fashion.files import download_verified, keras_home
+from rtune_fashion.labels import class_numbers
 
 PIMA_FILE = "pima-indians-diabetes.csv"
 PIMA_URL = "https://raw.githubusercontent.com/jbrownlee/Datasets/master/pima-indians-diabetes.data.csv"
@@ -64,8 +66,11 @@ def load_csv(path: str | os.PathLike, label: str | int | None = None) -> Tabular
     path = Path(path).expanduser()
     if not path.is_file():
         raise DataError(f"CSV file {path} does not exist. Fix: give the path of a CSV file (--csv PATH).")
-    with path.open(newline="") as handle:
-        rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:  # a byte-order mark is not in the first name
+            rows = [row for row in csv.reader(handle) if any(cell.strip() for cell in row)]
+    except UnicodeDecodeError as error:
+        raise DataError(f"{path} is not UTF-8 text ({error}). Fix: save the table as UTF-8 CSV.") from None
     if not rows:
         raise DataError(f"{path} is empty. Fix: a CSV with one row per example and a label column.")
     header = [cell.strip() for cell in rows[0]] if _has_header(rows, label) else None
@@ -93,14 +98,21 @@ def load_csv(path: str | os.PathLike, label: str | int | None = None) -> Tabular
         r, c = np.argwhere(~np.isfinite(x))[0]
         raise DataError(f"{path} line {r + (2 if header else 1)}, column {names[features[c]]!r} is NaN or "
                         "infinite. Fix: fill or drop missing values first.")  # fmt: skip
-    labels = [row[label_index].strip() for row in body]
-    classes = sorted(set(labels), key=lambda v: (not _is_number(v), float(v) if _is_number(v) else 0, v))
+    first_line = 2 if header else 1
+    y, classes = class_numbers([row[label_index] for row in body],
+                               lambda r: f"{path} line {r + first_line}, column {names[label_index]!r}")  # fmt: skip
     if len(classes) < 2:
-        raise DataError(f"{path}: the label column {names[label_index]!r} has only {classes}. Fix: name the "
+        raise DataError(f"{path}: the label column {names[label_index]!r} has only {list(classes)}. Fix: name the "
                         "label column (--label) or check the file.")  # fmt: skip
-    index = {name: i for i, name in enumerate(classes)}
-    y = np.array([index[v] for v in labels], dtype=np.int64)
-    return TabularData(x, y, tuple(names[i] for i in features), names[label_index], tuple(classes))
+    return TabularData(x, y, tuple(names[i] for i in features), names[label_index], classes)
+
+
+def standardizer(x_train: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
+    """Features scaled by the training rows' mean and standard deviation only (a constant column stays
+    constant instead of dividing by zero); float32."""
+    mean, std = x_train.mean(axis=0), x_train.std(axis=0)
+    std = np.where(std == 0, 1.0, std)
+    return lambda x: ((x - mean) / std).astype(np.float32)
 
 
 def _has_header(rows: list[list[str]], label: str | int | None) -> bool:

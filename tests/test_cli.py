@@ -178,7 +178,7 @@ def test_train_a_preset_over_seeds_reports_each_and_the_spread(capsys, tmp_path)
             "100", "--test-size", "100", "--save", str(tmp_path / "m_{seed}.keras")]  # fmt: skip
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "Training baseline_softmax for 1 epochs on 200 images, seeds 0, 1" in out
+    assert "Training baseline_softmax for 1 epochs on 200 examples, seeds 0, 1" in out
     assert out.count("seed 0: train") == 1 and out.count("seed 1: train") == 1
     assert "test: " in out and "over 2 seed(s)" in out
     assert (tmp_path / "m_0.keras").is_file() and (tmp_path / "m_1.keras").is_file()

@@ -3,6 +3,8 @@ with a 100 MiB object store, so that a 64-MB dataset is too large)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ from rtune_fashion.data import Dataset
 from rtune_fashion.errors import ExperimentError
 from rtune_fashion.experiment import ExperimentSettings, data_bytes, run_experiment
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]  # its own Ray, as test_cluster.py
 
 
 def _dataset(examples: int) -> Dataset:
@@ -36,10 +38,14 @@ def test_a_dataset_above_half_the_object_store_is_refused_before_anything_is_wri
         message = str(caught.value)
         assert message.startswith(f"The dataset takes 0.06 GB as arrays, more than 50% of the object store of Ray "
                                   f"node {ray.nodes()[0]['NodeManagerAddress']} ({store / 1e9:.2f} GB)")
-        assert "Nothing was written. Fix: a stratified subset (--train-size, --val-size, --test-size) (about" in message
-        assert "ray start --object-store-memory BYTES on each node" in message
+        fit = int(0.5 * store / (28 * 28 * 4 + 8))
+        assert (f"Nothing was written. Fix: a stratified subset (--train-size, --val-size, --test-size; about {fit:,} "
+                "examples in all fit), a larger object store (ray start --object-store-memory BYTES on each node), "
+                "or nodes with more memory.") in message
+        assert fit < 20_000 and 0.5 * store - 3144 < data_bytes(_dataset(fit - 2_000)) <= 0.5 * store
         assert not settings.experiment_dir.exists()
-        run_experiment(settings, echo=lambda _: None, data=_dataset(4_000))  # a third of it is served
-        assert (settings.experiment_dir / "summary.json").exists()
+        settings = dataclasses.replace(settings, retrain=False)
+        run_experiment(settings, echo=lambda _: None, data=_dataset(fit - 2_000))  # the most it serves
+        assert json.loads((settings.experiment_dir / "summary.json").read_text())["trials"]["finished"] == 1
     finally:
         ray.shutdown()

@@ -7,6 +7,7 @@ a colour folder, an .npz, an MNIST-format idx set and a CSV.
 
 from __future__ import annotations
 
+import functools
 import gzip
 from pathlib import Path
 
@@ -22,9 +23,14 @@ from rtune_fashion.spaces import SPACES, check_fits_data
 FOUR_CLASSES = ("coat", "dress", "pullover", "shirt")  # Fashion-MNIST's 4, 3, 2, 6: alike, so not trivial
 
 
+@functools.cache
+def _raw() -> tuple[np.ndarray, ...]:
+    return load_raw()
+
+
 def fashion_slice(per_class: int, classes: tuple[int, ...] = (4, 3, 2, 6)) -> tuple[np.ndarray, np.ndarray]:
     """``per_class`` real training images of each of ``classes`` (uint8 28x28) and their positions in ``classes``."""
-    images, labels, _, _ = load_raw()
+    images, labels, _, _ = _raw()
     chosen = [np.flatnonzero(labels == c)[:per_class] for c in classes]
     index = np.concatenate(chosen)
     return images[index], np.repeat(np.arange(len(classes)), per_class)
@@ -128,18 +134,34 @@ def test_a_folder_with_train_and_test_folders_keeps_its_test_split(tmp_path: Pat
 
 def test_an_npz_with_text_labels_and_its_own_test_split(tmp_path: Path) -> None:
     images, labels = fashion_slice(3)
-    path = write_npz(tmp_path / "arrays.npz", x_test=images / 255.0, y_test=np.array(FOUR_CLASSES)[labels])
+    path = write_npz(tmp_path / "arrays.npz", x_test=images, y_test=np.array(FOUR_CLASSES)[labels])
     data = DataSource(str(path)).load()
     assert data.class_names == FOUR_CLASSES and data.input_shape == (28, 28, 1)
     assert data.sizes() == {"train": 64, "val": 16, "test": 12}
-    assert np.allclose(data.x_test, images[..., None] / 255.0)  # floats in [0, 1] are kept
+    assert np.allclose(data.x_test, images[..., None] / 255.0)  # uint8 divided by 255
+    unit = np.savez(tmp_path / "unit.npz", x_train=images / 255.0, y_train=labels)
+    assert unit is None and np.allclose(DataSource(str(tmp_path / "unit.npz")).load().x_test.max(), 1.0, atol=0.2)
     assert [FOUR_CLASSES[i] for i in data.y_test] == [FOUR_CLASSES[i] for i in labels]
 
 
-def test_an_npz_with_numeric_labels_takes_its_class_names(tmp_path: Path) -> None:
+def test_an_npz_with_integer_labels_takes_its_class_names(tmp_path: Path) -> None:
     images, labels = fashion_slice(10)
-    np.savez(tmp_path / "named.npz", x_train=images, y_train=labels, class_names=np.array(FOUR_CLASSES))
-    assert DataSource(str(tmp_path / "named.npz")).load().class_names == FOUR_CLASSES
+    names = np.array(["zeta", "alpha", "mu", "beta"])  # not in sorted order: label i is names[i]
+    np.savez(tmp_path / "named.npz", x_train=images, y_train=labels, class_names=names,
+             x_test=images[:8], y_test=labels[:8])  # fmt: skip
+    data = DataSource(str(tmp_path / "named.npz")).load()
+    assert data.class_names == tuple(names) and np.array_equal(data.y_test, labels[:8])
+    assert sorted(np.unique(data.y_train)) == [0, 1, 2, 3]
+
+
+def test_labels_that_are_numbers_sort_by_value_whatever_their_type(tmp_path: Path) -> None:
+    images, _ = fashion_slice(3)
+    text = np.array(["2", "10", "1.0"] * 4)  # numeric strings: by value, and 1.0 is class 1
+    np.savez(tmp_path / "numbers.npz", x_train=images, y_train=text)
+    data = DataSource(str(tmp_path / "numbers.npz")).load()
+    assert data.class_names == ("1", "2", "10")
+    everything = np.concatenate([data.y_train, data.y_val, data.y_test])
+    assert sorted(np.bincount(everything)) == [4, 4, 4]
 
 
 def test_an_idx_folder_of_another_dataset_is_read_without_a_checksum(tmp_path: Path) -> None:
@@ -151,11 +173,17 @@ def test_an_idx_folder_of_another_dataset_is_read_without_a_checksum(tmp_path: P
     assert "no known checksum: checked for magic numbers, shapes and sizes" in lines[0]
 
 
-def test_fashion_mnist_s_own_idx_folder_is_known_by_its_checksums() -> None:
-    from rtune_fashion.data import find_data_dir
+def test_fashion_mnist_s_own_idx_folder_is_read_as_fashion_mnist() -> None:
+    """Known by its checksums: the articles' split, exactly as --data fashion_mnist reads it."""
+    from rtune_fashion.data import find_data_dir, load_fashion_mnist
 
-    data = DataSource(str(find_data_dir())).load(subset={"train": 100, "val": 50, "test": 50})
-    assert data.class_names == CLASS_NAMES and data.sizes() == {"train": 100, "val": 50, "test": 50}
+    sizes = {"train": 100, "val": 50, "test": 50}
+    lines: list[str] = []
+    data = DataSource(str(find_data_dir())).load(subset=sizes, echo=lines.append)
+    same = load_fashion_mnist(subset=sizes)
+    assert data.class_names == CLASS_NAMES and data.sizes() == sizes
+    assert all(np.array_equal(getattr(data, k), getattr(same, k)) for k in ("x_train", "y_train", "x_val", "x_test"))
+    assert "(checksums verified)" in lines[0] and "(the articles' split)" in lines[0]
 
 
 def test_a_csv_table_is_standardised_on_its_training_split(tmp_path: Path) -> None:
@@ -245,6 +273,8 @@ LABELS = np.arange(12) % 3
      r"has only one of x_test and y_test\. Fix: both or neither\."),
     ({"x_train": IMAGES, "y_train": LABELS, "x_test": np.zeros((3, 9, 9), np.uint8), "y_test": LABELS[:3]},
      r"x_test has examples of shape \(9, 9, 1\), x_train \(8, 8, 1\)\. Fix: the same shape in every split\."),
+    ({"x_train": IMAGES.astype(np.float32) + 7, "y_train": LABELS, "x_test": IMAGES[:3] / 255.0, "y_test": LABELS[:3]},
+     r"x_test holds floats in \[0, 1\] but x_train goes beyond 1 \(the \[0, 255\] scale\)\. Fix: one scale"),
     ({"x_train": IMAGES, "y_train": LABELS, "x_test": IMAGES[:3], "y_test": np.array([0, 1, 5])},
      r"y_test has classes the training split does not: 5\. Fix: the same classes in every split\."),
 ])  # fmt: skip
@@ -285,7 +315,8 @@ def test_options_that_do_not_fit_the_data_are_refused(source: DataSource, messag
 
 def test_a_subset_below_one_example_per_class_is_refused(tmp_path: Path) -> None:
     root = write_image_folder(tmp_path / "images", per_class=6, size=16)
-    with pytest.raises(DataError, match=r"Invalid subset \{'train': 3\}: each size must be at least 4"):
+    with pytest.raises(DataError, match=r"Invalid subset \{'train': 3\}: give one size or sizes for train/val/test, "
+                                        r"each at least 4 \(one example per class\)\. Fix: larger --train-size"):
         DataSource(str(root)).load(subset={"train": 3})
 
 
@@ -299,3 +330,119 @@ def test_a_space_whose_models_cannot_take_the_data_is_refused(space: str, shape,
     with pytest.raises(SearchSpaceError, match=message):
         check_fits_data(SPACES[space], shape, "csv t.csv")
     check_fits_data(SPACES["mlp_hyperas"], shape)  # an MLP without augmentation takes anything
+
+
+# ---------------------------------------------------------------------------------------------------
+# Layouts, image formats and small classes (a review found each of these wrong once)
+
+
+def test_a_folder_with_train_and_val_folders_uses_both(tmp_path: Path) -> None:
+    write_image_folder(tmp_path / "split" / "train", per_class=14, size=28)
+    write_image_folder(tmp_path / "split" / "val", per_class=2, size=28)
+    lines: list[str] = []
+    data = DataSource(str(tmp_path / "split")).load(echo=lines.append)
+    assert data.class_names == FOUR_CLASSES and data.sizes() == {"train": 48, "val": 8, "test": 8}
+    assert "(train/, val/)" in lines[0] and "validation: the given validation split" in lines[0]
+
+
+def test_a_val_folder_without_train_is_refused(tmp_path: Path) -> None:
+    write_image_folder(tmp_path / "split" / "val", per_class=2, size=16)
+    write_image_folder(tmp_path / "split" / "test", per_class=2, size=16)
+    with pytest.raises(DataError, match=r"has val and test folder\(s\) but no train/ folder: a folder split into "
+                                        r"train/ \(and val/, test/\) needs train/"):  # fmt: skip
+        DataSource(str(tmp_path / "split")).load()
+
+
+def test_image_formats_keep_their_content(tmp_path: Path) -> None:
+    """16-bit grey keeps its depth; a palette or RGB file with grey content counts as grey; EXIF orientation is
+    applied; transparency is laid over black and counted."""
+    root = tmp_path / "formats"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in range(3):  # plain grey images, so that each class has enough for the split
+            Image.fromarray(np.full((8, 8), 40 * i, np.uint8)).save(root / name / f"plain{i}.png")
+    deep = np.full((8, 8), 30000, np.uint16)
+    Image.fromarray(deep).save(root / "a" / "deep.png")  # mode I;16
+    grey_rgb = np.repeat(np.arange(64, dtype=np.uint8).reshape(8, 8, 1) * 3, 3, axis=-1)
+    Image.fromarray(grey_rgb, "RGB").save(root / "a" / "rgb_but_grey.png")
+    Image.fromarray(np.arange(64, dtype=np.uint8).reshape(8, 8)).convert("P").save(root / "b" / "palette.png")
+    transparent = np.zeros((8, 8, 4), np.uint8)
+    transparent[..., :3], transparent[..., 3] = 200, 0  # white-ish pixels, fully transparent
+    Image.fromarray(transparent, "RGBA").save(root / "b" / "clear.png")
+    wide = Image.fromarray(np.tile(np.arange(16, dtype=np.uint8) * 16, (8, 1)))  # 8 high, 16 wide
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: upright it is 16 high, 8 wide
+    wide.convert("RGB").save(root / "b" / "rotated.jpg", exif=exif)
+    lines: list[str] = []
+    data = DataSource(str(root), image_size=(8, 8)).load(echo=lines.append)
+    assert data.input_shape == (8, 8, 1)  # every image grey in content: one channel
+    everything = np.concatenate([data.x_train, data.x_val, data.x_test])
+    assert any(np.allclose(image, 30000 / 65535, atol=1e-3) for image in everything)  # not clipped to 1.0
+    assert "1 images with transparency were laid over black." in lines[0]
+    clear = DataSource(str(root), image_size=(8, 8), color="rgb").load()
+    assert clear.input_shape == (8, 8, 3)
+    assert not any(np.allclose(image, 200 / 255, atol=0.02) for image in np.concatenate([clear.x_train, clear.x_test,
+                                                                                          clear.x_val]))  # fmt: skip
+
+
+def test_exif_orientation_decides_the_size(tmp_path: Path) -> None:
+    root = tmp_path / "photos"
+    for name in ("a", "b"):
+        (root / name).mkdir(parents=True)
+        for i in range(3):
+            exif = Image.Exif()
+            exif[0x0112] = 6
+            Image.new("RGB", (30, 20), (i * 50, 0, 0)).save(root / name / f"{i}.jpg", exif=exif)
+    assert DataSource(str(root)).load().input_shape == (30, 20, 3)  # stored 20 high and 30 wide, shown upright
+
+
+def test_a_class_with_one_example_per_split_survives_subsets_and_splits(tmp_path: Path) -> None:
+    images, labels = fashion_slice(40, (4, 3))
+    rare = fashion_slice(3, (9,))[0]
+    np.savez(tmp_path / "rare.npz", x_train=np.concatenate([images, rare]),
+             y_train=np.array(["coat"] * 40 + ["dress"] * 40 + ["boot"] * 3))  # fmt: skip
+    data = DataSource(str(tmp_path / "rare.npz")).load()
+    boot = data.class_names.index("boot")
+    assert [int((getattr(data, f"y_{s}") == boot).sum()) for s in ("train", "val", "test")] == [1, 1, 1]
+    small = DataSource(str(tmp_path / "rare.npz")).load(subset={"train": 20, "val": 10, "test": 5})
+    assert all(boot in getattr(small, f"y_{s}") for s in ("train", "val", "test"))
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"PK\x03\x04 truncated", r"is not a readable \.npz archive \(.*\)\. Fix: save it with numpy\.savez\."),
+])  # fmt: skip
+def test_a_truncated_npz_is_refused(tmp_path: Path, content: bytes, message: str) -> None:
+    path = tmp_path / "cut.npz"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=message):
+        DataSource(str(path)).load()
+
+
+def test_empty_and_misnamed_arrays_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match=r"x_train has no examples\. Fix: give examples, or leave the split out\."):
+        DataSource(_npz(tmp_path, x_train=np.zeros((0, 8, 8)), y_train=np.zeros(0))).load()
+    with pytest.raises(DataError, match=r"y_train holds 7, but with 3 class_names the labels must be integers 0 to 2"):
+        DataSource(_npz(tmp_path, x_train=IMAGES, y_train=np.arange(12) % 8,
+                        class_names=np.array(["a", "b", "c"]))).load()  # fmt: skip
+    with pytest.raises(DataError, match=r"y_train\[4\]: the label is ''\. Fix: give every example a class"):
+        DataSource(_npz(tmp_path, x_train=IMAGES, y_train=np.array(["a", "b", "c", "a", "", "b"] * 2))).load()
+
+
+def test_bad_csv_tables_are_refused(tmp_path: Path) -> None:
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("a,b,label\n1,2,caf\xe9\n3,4,th\xe9\n".encode("latin-1"))
+    with pytest.raises(DataError, match=rf"{latin} is not UTF-8 text \(.*\)\. Fix: save the table as UTF-8 CSV\."):
+        DataSource(str(latin)).load()
+    blank = tmp_path / "blank.csv"
+    blank.write_text("a,b,label\n1,2,yes\n3,4,\n5,6,no\n")
+    with pytest.raises(DataError, match=rf"{blank} line 3, column 'label': the label is ''\. Fix: give every example"):
+        DataSource(str(blank)).load()
+    bom = tmp_path / "bom.csv"
+    bom.write_text("\ufeffanswer,b\n" + "".join(f"{'yes' if i % 2 else 'no'},{i}\n" for i in range(30)))
+    assert DataSource(str(bom), label="answer").load().class_names == ("no", "yes")  # the mark is not in the name
+
+
+def test_image_sizes_are_the_same_setting_however_written() -> None:
+    from rtune_fashion.experiment import ExperimentSettings
+
+    assert ExperimentSettings(space="cnn_article_c", searcher="random", image_size="48").image_size == "48x48"
