@@ -38,7 +38,18 @@ from rtune_fashion.models import forward_flops
 from rtune_fashion.search import expected_epochs_per_trial
 from rtune_fashion.spaces import SearchSpace, is_grid
 
-TRAIN_SIZES = (48000, 24000, 12000, 6000, 3000)
+MIN_TRAIN_SIZE = 3000  # the smallest training subset a budget chooses (unless the data has fewer)
+
+
+def train_sizes(full_train: int) -> list[int]:
+    """The training subsets a budget tries, largest first: all of them, then halves down to MIN_TRAIN_SIZE
+    (Fashion-MNIST: 48,000, 24,000, 12,000, 6,000, 3,000), for data of any size."""
+    sizes = [full_train]
+    while sizes[-1] // 2 >= MIN_TRAIN_SIZE:
+        sizes.append(sizes[-1] // 2)
+    return sizes
+
+
 MIN_VAL_SIZE = 2000
 # Keys whose values set a model's cost (width, depth, kernel): the ones a budget may narrow.
 COST_KEYS = ("num_layers", "units", "num_blocks", "convs_per_block", "filters", "kernel_size", "num_dense",
@@ -243,7 +254,7 @@ def final_model_choice(choice: str, trial_s: float, search_train: int, full_trai
     """
     if choice == "checkpoint":
         return FinalChoice("checkpoint", "--final-model checkpoint")
-    sizes = sorted({full_train, search_train, *(n for n in TRAIN_SIZES if search_train < n < full_train)},
+    sizes = sorted({full_train, search_train, *(n for n in train_sizes(full_train) if search_train < n)},
                    reverse=True)  # fmt: skip
     left = "" if math.isinf(left_s) else f"; {max(left_s, 0):.0f} s were left"
     for n in sizes:
@@ -351,10 +362,8 @@ def _fit(request: Request, speed: Speed, cheapest_flops: float, typical_flops: f
         typical_epoch = speed.epoch_s(typical_flops, n_train, _val_size(request, n_train))
         return typical_epoch <= average and cheapest_first(n_train) <= search_s
 
-    if request.train_size:
-        sizes = [request.train_size]
-    else:  # all the data first, then the ladder's smaller subsets
-        sizes = [request.full_train, *(n for n in TRAIN_SIZES if n < request.full_train)]
+    # all the data first, then the ladder's smaller subsets
+    sizes = [request.train_size] if request.train_size else train_sizes(request.full_train)
     train_size = next((n for n in sizes if fits(n)), sizes[-1])
     val_size = _val_size(request, train_size)
     if search_s < cheapest_first(train_size):

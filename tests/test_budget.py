@@ -290,3 +290,9 @@ def test_a_plan_survives_settings_json_for_a_resumed_search() -> None:
     assert budget.Plan.from_dict(stored) == plan
     del stored["full_train_size"]  # a plan stored before the final model could take all the data
     assert budget.Plan.from_dict(stored).full_train_size == plan.train_size
+
+
+def test_the_subset_ladder_halves_from_any_dataset_s_size() -> None:
+    assert budget.train_sizes(48_000) == [48_000, 24_000, 12_000, 6_000, 3_000]  # Fashion-MNIST's, as before
+    assert budget.train_sizes(500_000)[:3] == [500_000, 250_000, 125_000]  # no jump from all to 48,000
+    assert budget.train_sizes(6_857) == [6_857, 3_428] and budget.train_sizes(2_000) == [2_000]
