@@ -5,6 +5,7 @@
     rtune describe PRESET | --config JSON | --keys | --spaces
     rtune report EXPERIMENT_DIR [--top N]
     rtune compare EXPERIMENT_DIR... [--targets 0.85,0.9] [--output-dir DIR]
+    rtune rehearse-cluster [--cluster cluster.yaml]
 
 Any :class:`RtuneError` becomes one line on stderr and exit code 2; so do bad flag values (argparse).
 Ctrl+C prints the command that resumes the experiment and exits with 130.
@@ -478,8 +479,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     for split in ("train", "val", "test"):
         train.add_argument(f"--{split}-size", type=positive_int, help=f"stratified subset of the {split} split")
     train.add_argument("--save", help="save each model: a path, {seed} is replaced, e.g. models/best_{seed}.keras")
+    rehearse = commands.add_parser("rehearse-cluster", help="rehearse `ray up cluster.yaml` on this machine: Ray's "
+                                   "autoscaler over its node types, a smoke search of the main job, then stopped")
+    rehearse.add_argument("--cluster", default="cluster.yaml", help="the cluster config (default: %(default)s)")
     args = parser.parse_args(argv)
     try:
+        if args.command == "rehearse-cluster":
+            from rtune_fashion.rehearsal import rehearse
+
+            outcome = rehearse(args.cluster)
+            return 0 if outcome["job_succeeded"] and outcome["processes_left"] == 0 else 1
         if args.command in ("report", "compare"):
             return _report(args)
         if args.command == "run":

@@ -28,7 +28,7 @@ import ray
 from ray import tune
 from ray.tune.search import BasicVariantGenerator
 
-from rtune_fashion import budget, quiet, storage
+from rtune_fashion import budget, cluster, quiet, storage
 from rtune_fashion import config as cfg
 from rtune_fashion.cpus import usable_cpus
 from rtune_fashion.data import Dataset
@@ -294,15 +294,22 @@ def _largest_node(resource: str) -> float:
     return max((node["Resources"].get(resource, 0) for node in ray.nodes() if node["Alive"]), default=0)
 
 
-def _check_gpu_request(gpus_per_trial: float) -> None:
-    if gpus_per_trial <= 0:
-        return
-    largest = _largest_node("GPU")
-    if gpus_per_trial > largest:
+def _check_trial_fits(settings: ExperimentSettings) -> None:
+    """Refuse resources per trial that no live node has and no node type of the cluster's autoscaler would
+    have (:func:`rtune_fashion.cluster.fits_somewhere`): its trials would wait for ever. A request that only a
+    node the autoscaler may start meets is fine: the autoscaler sees the waiting trials and starts it.
+
+    Raises:
+        ExperimentError: naming the request and the largest node (or node type) there is.
+    """
+    fits, largest = cluster.fits_somewhere(settings.cpus_per_trial, settings.gpus_per_trial)
+    if not fits:
+        asked = (f"--gpus-per-trial {settings.gpus_per_trial:g}" if settings.gpus_per_trial > 0
+                 else f"--cpus-per-trial {settings.cpus_per_trial:g}")  # fmt: skip
         raise ExperimentError(
-            f"--gpus-per-trial {gpus_per_trial} cannot be met: the largest node of this Ray cluster has "
-            f"{largest:g} GPU(s), so trials would wait forever. Fix: lower --gpus-per-trial, or join a "
-            "cluster with GPU nodes (--address)."
+            f"{asked} cannot be met: {largest}, so trials would wait forever. Fix: lower {asked.split()[0]}, or "
+            "join a cluster with larger nodes (--address; on a ray up cluster, a node type with them in "
+            "cluster.yaml)."
         )
 
 
@@ -477,8 +484,7 @@ def publish(settings: ExperimentSettings, *names: str) -> None:
 
 
 def _check_cluster_storage(settings: ExperimentSettings, echo: Callable[[str], None]) -> None:
-    hosts = len({node["NodeManagerAddress"] for node in ray.nodes() if node["Alive"]})
-    warning = storage.check_shared(settings.storage, hosts)
+    warning = storage.check_shared(settings.storage, cluster.possible_hosts())
     if warning:
         echo(warning)
 
@@ -709,7 +715,7 @@ def run_experiment(
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")  # snapshots are wanted
     started_ray = start_ray(settings.address)
     try:
-        _check_gpu_request(settings.gpus_per_trial)
+        _check_trial_fits(settings)
         _check_data_fits_object_store(data)
         _check_cluster_storage(settings, echo)
         search_data = data

@@ -237,7 +237,7 @@ def trials_table(record: ExperimentRecord) -> list[dict[str, Any]]:
             "best_val_accuracy": t.best_val_accuracy,
             "last_val_accuracy": t.last_val_accuracy,
             "error": t.error,
-            "nodes": " ".join(node[:8] for node in t.nodes),
+            "nodes": " ".join(t.nodes),  # whole ids: the fake provider's differ only at the end
             **{f"config/{key}": value for key, value in t.config.items()},
         }
         for t in record.trials

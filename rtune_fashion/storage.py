@@ -233,7 +233,8 @@ def check_shared(storage: str, hosts: int, mounts: str | None = None) -> str | N
     if kind in LOCAL_FILESYSTEMS:
         raise ExperimentError(
             f"--storage {storage} is on this machine's own disk ({kind}), but the Ray cluster spans {hosts} "
-            "machines: checkpoints written on one node could not be read on another, so a trial could not "
+            "machines (those alive and those its autoscaler may start): checkpoints written on one node could "
+            "not be read on another, so a trial could not "
             f"move, and results would be scattered. {fix}"
         )
     return (f"Warning: cannot tell whether --storage {storage} (file system {kind or 'unknown'}) is shared "

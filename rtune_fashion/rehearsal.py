@@ -1,0 +1,272 @@
+"""A rehearsal of ``ray up cluster.yaml`` on this machine: Ray's own autoscaler reads cluster.yaml's node types
+and starts and stops worker nodes for waiting trials, as processes here (Ray's fake multi-node provider).
+
+:func:`rehearsal_config` derives the autoscaling config from cluster.yaml itself: the same node types with the
+same resources, ``min_workers``/``max_workers``, cluster-wide ``max_workers`` and ``upscaling_speed``; only the
+idle timeout is scaled down (10 minutes -> :data:`IDLE_TIMEOUT_MINUTES`), each worker's object store is capped
+(:data:`WORKER_OBJECT_STORE_BYTES`: a laptop holds several), and the cloud parts (provider, Docker, setup
+commands) give way to the fake provider. :class:`LocalAutoscalingCluster` starts its head with its own temp dir
+and ports, and stops exactly the processes it started (never ``ray stop``, which would end every Ray on the
+machine, a user's search included).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from rtune_fashion.errors import RtuneError
+
+IDLE_TIMEOUT_MINUTES = 0.1  # cluster.yaml's idle timeout, scaled down: an idle worker stops after about 6 s
+WORKER_OBJECT_STORE_BYTES = 500 * 2**20
+FAKE_HEAD_TYPE = "ray.head.default"  # the name Ray's fake provider gives its head node type
+STOP_WAIT_S = 5.0
+START_TIMEOUT_S = 300.0
+
+
+def rehearsal_config(cluster_yaml: dict[str, Any], gcs_address: str) -> dict[str, Any]:
+    """The autoscaling config of a local rehearsal of ``cluster_yaml`` (its parsed content): see the module doc."""
+    head = cluster_yaml["head_node_type"]
+    types: dict[str, Any] = {}
+    for name, spec in cluster_yaml["available_node_types"].items():
+        resources = {k: v for k, v in (spec.get("resources") or {}).items()}
+        if name == head:
+            types[FAKE_HEAD_TYPE] = {"resources": resources, "node_config": {}, "max_workers": 0}
+        else:
+            types[name] = {"resources": {**resources, "object_store_memory": WORKER_OBJECT_STORE_BYTES},
+                           "node_config": {}, "min_workers": int(spec.get("min_workers", 0)),
+                           "max_workers": int(spec["max_workers"])}  # fmt: skip
+    return {
+        "cluster_name": f"{cluster_yaml['cluster_name']}-rehearsal",
+        "max_workers": cluster_yaml["max_workers"],
+        "upscaling_speed": cluster_yaml.get("upscaling_speed", 1.0),
+        "idle_timeout_minutes": IDLE_TIMEOUT_MINUTES,
+        "provider": {"type": "fake_multinode", "use_node_id_as_ip": True, "disable_node_updaters": True,
+                     "disable_launch_config_check": True, "gcs_address": gcs_address},  # fmt: skip
+        "available_node_types": types,
+        "head_node_type": FAKE_HEAD_TYPE,
+        "auth": {},
+        "docker": {},
+        **{key: [] for key in ("initialization_commands", "setup_commands", "head_setup_commands",
+                               "worker_setup_commands", "head_start_ray_commands", "worker_start_ray_commands",
+                               "cluster_synced_files", "rsync_exclude", "rsync_filter")},  # fmt: skip
+        "file_mounts": {},
+        "file_mounts_sync_continuously": False,
+    }
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("", 0))
+        return s.getsockname()[1]
+
+
+class LocalAutoscalingCluster:
+    """A Ray head with an autoscaler over cluster.yaml's node types, on this machine (see the module doc).
+
+    ``with LocalAutoscalingCluster("cluster.yaml") as cluster:`` starts it (``cluster.address`` for
+    ``--address``, ``cluster.dashboard_url`` for ``ray job submit``) and stops everything it started.
+    """
+
+    def __init__(self, cluster_yaml: str | os.PathLike = "cluster.yaml") -> None:
+        import yaml
+
+        self.cluster_yaml = Path(cluster_yaml)
+        self.spec = yaml.safe_load(self.cluster_yaml.read_text())
+        # Short: Ray's socket paths live under it, and a Unix socket path has at most 107 characters.
+        self.temp_dir = Path(tempfile.mkdtemp(prefix="rtr-", dir="/tmp"))
+        self.port, self.dashboard_port = _free_port(), _free_port()
+        self.ip = "127.0.0.1"
+        self.address = f"{self.ip}:{self.port}"
+        self.dashboard_url = f"http://127.0.0.1:{self.dashboard_port}"
+        self.config = rehearsal_config(self.spec, self.address)
+
+    def start(self) -> LocalAutoscalingCluster:
+        """Start the head and its autoscaler.
+
+        Raises:
+            RtuneError: ``ray start`` failed (its output included).
+        """
+        config_file = self.temp_dir / "autoscaling.json"
+        config_file.write_text(json.dumps(self.config))
+        head = self.config["available_node_types"][FAKE_HEAD_TYPE]["resources"]
+        command = [str(Path(sys.executable).parent / "ray"), "start", "--head", f"--port={self.port}",
+                   f"--node-ip-address={self.ip}",
+                   f"--temp-dir={self.temp_dir}", f"--autoscaling-config={config_file}",
+                   f"--num-cpus={int(head.get('CPU', 0))}", f"--num-gpus={int(head.get('GPU', 0))}",
+                   "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
+                   "--disable-usage-stats"]  # fmt: skip
+        # Token authentication off: Ray turns it on for a `ray start` wherever ~/.ray/auth_token exists, and then
+        # a driver given the address (this one, a job's) must be told to send it. The rehearsal listens on this
+        # machine's loopback only (--node-ip-address) and lives for minutes.
+        env = {**os.environ, "RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1", "RAY_AUTH_MODE": "disabled"}
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False)
+        if done.returncode != 0:
+            self.stop()
+            raise RtuneError(f"ray start of the rehearsal cluster failed: {(done.stdout + done.stderr)[-2000:]}")
+        return self
+
+    def processes(self) -> list[Any]:
+        """The live processes of this cluster: every one whose command line names its temp dir."""
+        import psutil
+        import ray  # noqa: F401 - makes Ray's psutil importable
+
+        found = []
+        marker = str(self.temp_dir)
+        for process in psutil.process_iter(["cmdline"]):
+            try:
+                if any(marker in part for part in process.info.get("cmdline") or []):
+                    found.append(process)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        return [p for p in found if p.pid != os.getpid()]
+
+    def stop(self) -> None:
+        """Stop every process of this cluster (SIGTERM, then SIGKILL after STOP_WAIT_S) and delete its temp dir."""
+        import psutil
+        import ray
+
+        if ray.is_initialized() and ray.get_runtime_context().gcs_address.endswith(f":{self.port}"):
+            ray.shutdown()  # else this process would wait a minute for the GCS to come back
+        processes = self.processes()
+        for process in processes:
+            try:
+                process.send_signal(signal.SIGTERM)
+            except psutil.NoSuchProcess:
+                continue
+        _, alive = psutil.wait_procs(processes, timeout=STOP_WAIT_S)
+        for process in alive:
+            try:
+                process.kill()
+            except psutil.NoSuchProcess:
+                continue
+        psutil.wait_procs(alive, timeout=STOP_WAIT_S)
+        shutil.rmtree(self.temp_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalAutoscalingCluster:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def worker_nodes() -> list[dict[str, Any]]:
+    """The live worker nodes (those the autoscaler started: not the head) of the connected cluster."""
+    import ray
+
+    return [n for n in ray.nodes() if n["Alive"] and not n["Resources"].get("node:__internal_head__")]
+
+
+def wait_until(condition: Any, what: str, timeout_s: float) -> None:
+    """Poll ``condition`` every second until it holds.
+
+    Raises:
+        RtuneError: it did not within ``timeout_s`` (a hang guard, not a timing promise).
+    """
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise RtuneError(f"The rehearsal cluster did not reach this state in {timeout_s:.0f} s: {what}.")
+        time.sleep(1.0)
+
+
+# The README's cloud command, rehearsed: the main job in smoke mode, trials of a quarter GPU and 2 CPUs (four on
+# each gpu_worker), five at once so that the autoscaler starts two workers; submitted as a Ray job.
+REHEARSAL_FLAGS = ["--smoke-test", "--gpus-per-trial", "0.25", "--cpus-per-trial", "2", "--num-samples", "5",
+                   "--max-concurrent", "5"]  # fmt: skip
+REHEARSAL_SCRIPT = "experiments/cnn_bohb.py"
+NODE_WAIT_S = 600.0  # hang guard for the autoscaler's and the job's steps (seconds on an idle machine)
+
+
+def _ray(*args: str, **options: Any) -> subprocess.CompletedProcess:
+    return subprocess.run([str(Path(sys.executable).parent / "ray"), *args], capture_output=True, text=True,
+                          timeout=NODE_WAIT_S, check=False, **options)  # fmt: skip
+
+
+def _submit_when_ready(dashboard_url: str, job_id: str, entrypoint: list[str]) -> subprocess.CompletedProcess:
+    """``ray job submit`` (waiting for the job's end); again while the head's job agent is still starting (Ray
+    answers "No available agent to submit job" for the first seconds after `ray start`)."""
+    deadline = time.monotonic() + NODE_WAIT_S
+    while True:
+        done = _ray("job", "submit", "--address", dashboard_url, "--submission-id", job_id, "--", *entrypoint)
+        if "No available agent to submit job" not in done.stdout + done.stderr or time.monotonic() > deadline:
+            return done
+        time.sleep(2.0)
+
+
+def rehearse(cluster_yaml: str | os.PathLike = "cluster.yaml", echo: Any = print,
+             flags: list[str] | None = None) -> dict[str, Any]:  # fmt: skip
+    """Start a :class:`LocalAutoscalingCluster` from ``cluster_yaml``; submit the main job to it with ``ray job
+    submit`` and :data:`REHEARSAL_FLAGS` (or ``flags``), as one would submit it to a cloud cluster; read its
+    logs with ``ray job logs``; wait for the autoscaler to stop the idle workers; stop the cluster. Returns
+    what happened: the job's status and logs, the search's summary (from the storage the job wrote to), its
+    report, the workers the autoscaler started and their resources, the nodes each trial ran on, whether the
+    idle workers were stopped, the processes left (0) and the wall time.
+
+    Raises:
+        RtuneError: the cluster did not start or a step hung (the cluster is stopped either way).
+    """
+    import ray
+
+    from rtune_fashion.results import load_experiment
+
+    cluster = LocalAutoscalingCluster(cluster_yaml)
+    types = ", ".join(f"{name} {spec['resources']} x{spec.get('min_workers', 0)}-{spec['max_workers']}"
+                      for name, spec in cluster.config["available_node_types"].items() if name != FAKE_HEAD_TYPE)
+    started = time.time()
+    checkout = Path(__file__).resolve().parents[1]
+    try:
+        cluster.start()
+        echo(f"Rehearsal of {cluster_yaml} on this machine: a head with "
+             f"{cluster.config['available_node_types'][FAKE_HEAD_TYPE]['resources']} and Ray's autoscaler over "
+             f"{types} (idle timeout {IDLE_TIMEOUT_MINUTES * 60:.0f} s); Ray at {cluster.address}, dashboard "
+             f"{cluster.dashboard_url}.")  # fmt: skip
+        storage = f"file://{cluster.temp_dir / 'results'}"
+        # The checkout's own script, not a --working-dir copy: cluster.yaml mounts and installs the checkout on
+        # every node, and the fake provider's nodes share one disk, where Ray's per-node working-dir cleanup
+        # deleted the copy other nodes' workers ran in (their trials died at os.getcwd()).
+        entrypoint = [sys.executable, str(checkout / REHEARSAL_SCRIPT), "--address", "auto", "--storage", storage,
+                      *(REHEARSAL_FLAGS if flags is None else flags)]  # fmt: skip
+        job_id = f"rtune-rehearsal-{int(started)}"
+        echo(f"ray job submit --address {cluster.dashboard_url} -- python " + " ".join(entrypoint[1:]))
+        submitted = _submit_when_ready(cluster.dashboard_url, job_id, entrypoint)
+        status = _ray("job", "status", "--address", cluster.dashboard_url, job_id).stdout
+        logs = _ray("job", "logs", "--address", cluster.dashboard_url, job_id).stdout
+        echo(logs.rstrip())
+        if submitted.returncode != 0:
+            echo(f"The job failed: {(submitted.stdout + submitted.stderr)[-3000:]}")
+        ray.init(address=cluster.address, logging_level="ERROR")
+        workers = {n["NodeID"]: n["Resources"] for n in ray.nodes() if not n["Resources"].get("node:__internal_head__")}
+        ray.shutdown()
+        experiment_dir = cluster.temp_dir / "results" / "cnn_wide_bohb_smoke"
+        summary = json.loads((experiment_dir / "summary.json").read_text()) if submitted.returncode == 0 else None
+        trial_nodes = {t.trial_id: t.nodes for t in load_experiment(experiment_dir).trials} if summary else {}
+        used = {n for nodes in trial_nodes.values() for n in nodes}
+        echo(f"The autoscaler started {len(workers)} worker(s); the trials ran on {len(used & set(workers))} of "
+             "them. Waiting for the idle ones to be stopped...")  # fmt: skip
+        ray.init(address=cluster.address, logging_level="ERROR")
+        wait_until(lambda: not worker_nodes(), "the idle workers stopped", NODE_WAIT_S)
+        stopped = not worker_nodes()
+        ray.shutdown()
+        echo(f"Idle workers stopped, {time.time() - started:.0f} s after the start.")
+        report = None
+        if summary:
+            from rtune_fashion.report import write_report
+
+            report = write_report(experiment_dir).text
+    finally:
+        cluster.stop()
+    left = len(cluster.processes())
+    echo(f"Rehearsal cluster stopped: {left} of its processes left; {time.time() - started:.0f} s in all.")
+    return {"job_succeeded": submitted.returncode == 0, "job_status": status, "job_logs": logs,
+            "summary": summary, "report": report, "workers": workers, "trial_nodes": trial_nodes,
+            "idle_workers_stopped": stopped, "processes_left": left, "wall_s": time.time() - started}
