@@ -70,6 +70,35 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def processes_of(temp_dir: str | os.PathLike) -> list[Any]:
+    """The live processes of the Ray whose temp dir is ``temp_dir``: those whose command line names it (GCS,
+    raylets, monitor, dashboard, log monitors, workers), and their descendants (the agents, which rename
+    themselves ray::DashboardAgent and ray::RuntimeEnvAgent); never this process."""
+    import psutil
+    import ray  # noqa: F401 - makes Ray's psutil importable
+
+    marker = str(temp_dir)
+    found: dict[int, Any] = {}
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if any(marker in part for part in process.info.get("cmdline") or []):
+                found[process.pid] = process
+                found.update((child.pid, child) for child in process.children(recursive=True))
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    found.pop(os.getpid(), None)
+    return list(found.values())
+
+
+def own_ports() -> list[str]:
+    """``ray start`` flags that give a head free ports of its own for every service whose default is fixed (the
+    dashboard agent's 52365, the Ray client's 10001, ...): a second Ray on the machine (a user's, the tests'
+    shared one) holds the defaults, and a head whose job agent cannot bind its port never accepts a job."""
+    flags = ("--dashboard-agent-listen-port", "--dashboard-agent-grpc-port", "--metrics-export-port",
+             "--ray-client-server-port", "--runtime-env-agent-port", "--node-manager-port", "--object-manager-port")
+    return [f"{flag}={_free_port()}" for flag in flags]
+
+
 class LocalAutoscalingCluster:
     """A Ray head with an autoscaler over cluster.yaml's node types, on this machine (see the module doc).
 
@@ -104,7 +133,7 @@ class LocalAutoscalingCluster:
                    f"--temp-dir={self.temp_dir}", f"--autoscaling-config={config_file}",
                    f"--num-cpus={int(head.get('CPU', 0))}", f"--num-gpus={int(head.get('GPU', 0))}",
                    "--include-dashboard=true", "--dashboard-host=127.0.0.1", f"--dashboard-port={self.dashboard_port}",
-                   "--disable-usage-stats"]  # fmt: skip
+                   "--disable-usage-stats", *own_ports()]  # fmt: skip
         # Token authentication off: Ray turns it on for a `ray start` wherever ~/.ray/auth_token exists, and then
         # a driver given the address (this one, a job's) must be told to send it. The rehearsal listens on this
         # machine's loopback only (--node-ip-address) and lives for minutes.
@@ -116,19 +145,8 @@ class LocalAutoscalingCluster:
         return self
 
     def processes(self) -> list[Any]:
-        """The live processes of this cluster: every one whose command line names its temp dir."""
-        import psutil
-        import ray  # noqa: F401 - makes Ray's psutil importable
-
-        found = []
-        marker = str(self.temp_dir)
-        for process in psutil.process_iter(["cmdline"]):
-            try:
-                if any(marker in part for part in process.info.get("cmdline") or []):
-                    found.append(process)
-            except (psutil.NoSuchProcess, psutil.AccessDenied):
-                continue
-        return [p for p in found if p.pid != os.getpid()]
+        """The live processes of this cluster (see :func:`processes_of`)."""
+        return processes_of(self.temp_dir)
 
     def stop(self) -> None:
         """Stop every process of this cluster (SIGTERM, then SIGKILL after STOP_WAIT_S) and delete its temp dir."""
@@ -185,6 +203,7 @@ REHEARSAL_FLAGS = ["--smoke-test", "--gpus-per-trial", "0.25", "--cpus-per-trial
                    "--max-concurrent", "5"]  # fmt: skip
 REHEARSAL_SCRIPT = "experiments/cnn_bohb.py"
 NODE_WAIT_S = 600.0  # hang guard for the autoscaler's and the job's steps (seconds on an idle machine)
+AGENT_WAIT_S = 120.0  # how long a submission waits for the head's job agent (seconds after ray start)
 
 
 def _ray(*args: str, **options: Any) -> subprocess.CompletedProcess:
@@ -195,7 +214,7 @@ def _ray(*args: str, **options: Any) -> subprocess.CompletedProcess:
 def _submit_when_ready(dashboard_url: str, job_id: str, entrypoint: list[str]) -> subprocess.CompletedProcess:
     """``ray job submit`` (waiting for the job's end); again while the head's job agent is still starting (Ray
     answers "No available agent to submit job" for the first seconds after `ray start`)."""
-    deadline = time.monotonic() + NODE_WAIT_S
+    deadline = time.monotonic() + AGENT_WAIT_S
     while True:
         done = _ray("job", "submit", "--address", dashboard_url, "--submission-id", job_id, "--", *entrypoint)
         if "No available agent to submit job" not in done.stdout + done.stderr or time.monotonic() > deadline:
@@ -209,8 +228,8 @@ def rehearse(cluster_yaml: str | os.PathLike = "cluster.yaml", echo: Any = print
     submit`` and :data:`REHEARSAL_FLAGS` (or ``flags``), as one would submit it to a cloud cluster; read its
     logs with ``ray job logs``; wait for the autoscaler to stop the idle workers; stop the cluster. Returns
     what happened: the job's status and logs, the search's summary (from the storage the job wrote to), its
-    report, the workers the autoscaler started and their resources, the nodes each trial ran on, whether the
-    idle workers were stopped, the processes left (0) and the wall time.
+    report, the workers the autoscaler started and their resources (empty for one stopped already), the nodes
+    each trial ran on, whether the idle workers were stopped, the processes left (0) and the wall time.
 
     Raises:
         RtuneError: the cluster did not start or a step hung (the cluster is stopped either way).

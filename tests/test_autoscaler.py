@@ -1,0 +1,136 @@
+"""`ray up cluster.yaml` rehearsed for real on this machine: Ray's own autoscaler reads cluster.yaml's node types
+(rtune_fashion.rehearsal), starts workers for the main job's waiting trials, submitted with `ray job submit`,
+and stops them when idle; the resource and storage checks see the node types it may start. No test stops a Ray
+it did not start: a bystander Ray, started here, must outlive them."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+import ray
+import yaml
+
+from rtune_fashion import cluster
+from rtune_fashion.errors import ExperimentError
+from rtune_fashion.experiment import ExperimentSettings, run_experiment
+from rtune_fashion.rehearsal import (
+    FAKE_HEAD_TYPE,
+    LocalAutoscalingCluster,
+    own_ports,
+    processes_of,
+    rehearsal_config,
+    rehearse,
+)
+from tests.helpers import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]  # one worker with the other own-Ray tests
+CLUSTER_YAML = ROOT / "cluster.yaml"
+
+
+@pytest.fixture(scope="module")
+def bystander():
+    """A Ray of someone else's on this machine (its own temp dir and port), which the tests must leave alone."""
+    import psutil
+
+    ray.shutdown()  # the tests' shared local Ray: these tests connect to their own clusters
+    temp_dir = tempfile.mkdtemp(prefix="rtb-", dir="/tmp")
+    subprocess.run([str(Path(sys.executable).parent / "ray"), "start", "--head", "--port=0", f"--temp-dir={temp_dir}",
+                    "--num-cpus=1", "--include-dashboard=false", "--disable-usage-stats", *own_ports()],
+                   env={**os.environ, "RAY_AUTH_MODE": "disabled"}, check=True, capture_output=True)  # fmt: skip
+    processes = processes_of(temp_dir)
+    core = [p for p in processes if p.name() in ("raylet", "gcs_server")]  # what must outlive the tests
+    assert len(core) == 2
+    yield core
+    left = processes_of(temp_dir)
+    for process in left:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(left, timeout=10)
+    assert not processes_of(temp_dir)
+
+
+def test_the_rehearsal_config_is_cluster_yaml_s_node_types() -> None:
+    spec = yaml.safe_load(CLUSTER_YAML.read_text())
+    config = rehearsal_config(spec, "127.0.0.1:1")
+    workers = {name: t for name, t in spec["available_node_types"].items() if name != spec["head_node_type"]}
+    assert set(config["available_node_types"]) == {FAKE_HEAD_TYPE, *workers}
+    head = spec["available_node_types"][spec["head_node_type"]]
+    assert config["available_node_types"][FAKE_HEAD_TYPE]["resources"] == head["resources"]
+    for name, node_type in workers.items():
+        rehearsed = config["available_node_types"][name]
+        assert {k: v for k, v in rehearsed["resources"].items() if k != "object_store_memory"} == node_type["resources"]
+        assert rehearsed["min_workers"] == node_type["min_workers"]
+        assert rehearsed["max_workers"] == node_type["max_workers"]
+    assert (config["max_workers"], config["upscaling_speed"]) == (spec["max_workers"], spec["upscaling_speed"])
+    assert config["idle_timeout_minutes"] < spec["idle_timeout_minutes"]  # scaled down, and only that
+
+
+def test_the_readme_command_scales_a_fresh_cluster_up_and_down(bystander, tmp_path: Path) -> None:
+    """The main job as the README submits it (--gpus-per-trial 0.25 --cpus-per-trial 2) to a cluster that starts
+    as cluster.yaml's CPU-only head: the autoscaler starts gpu_worker nodes, every trial runs on them, the job's
+    logs show the progress, `rtune report` reads the results, the idle workers are stopped, and nothing of the
+    cluster is left."""
+    lines: list[str] = []
+    outcome = rehearse(CLUSTER_YAML, echo=lines.append)
+    assert outcome["job_succeeded"], "\n".join(lines)[-4000:]
+    assert "succeeded" in outcome["job_status"].lower()
+    assert "Searching cnn_wide with bohb + bohb: 5 trials of up to 2 epochs, 2 CPU and 0.25 GPU per trial." in (
+        outcome["job_logs"])
+    assert "0 running, 0 pending, 5 finished" in outcome["job_logs"]
+    summary = outcome["summary"]
+    assert summary["trials"]["errored"] == 0 and summary["final_model"]["test_accuracy"] > 0
+    gpu_worker = yaml.safe_load(CLUSTER_YAML.read_text())["available_node_types"]["gpu_worker"]["resources"]
+    workers = outcome["workers"]
+    assert len(workers) >= 2  # five trials of a quarter GPU: more than one 1-GPU node holds
+    known = [r for r in workers.values() if r]  # Ray reports no resources for a node it has stopped already
+    assert known and all({k: r.get(k) for k in gpu_worker} == gpu_worker for r in known)  # cluster.yaml's type
+    used = {node for nodes in outcome["trial_nodes"].values() for node in nodes}
+    assert len(outcome["trial_nodes"]) == 5 and used <= set(workers) and len(used) >= 2  # never the head
+    assert "Best trial" in outcome["report"]
+    assert outcome["idle_workers_stopped"] and outcome["processes_left"] == 0
+    assert all(process.is_running() for process in bystander)  # someone else's Ray was not touched
+
+
+def test_requests_are_checked_against_the_node_types_the_autoscaler_may_start(bystander, tmp_path: Path) -> None:
+    """On the fresh cluster no live node has a GPU or a CPU for trials: a request that a node type meets is
+    accepted (above), one that none meets is refused before the search, naming the largest node type; a
+    rehearsal's workers run on this machine, so local storage is fine there."""
+    with LocalAutoscalingCluster(CLUSTER_YAML) as local:
+        settings = ExperimentSettings(space="mlp_hyperas", searcher="random", smoke_test=True, gpus_per_trial=2,
+                                      address=local.address, storage=str(tmp_path))  # fmt: skip
+        with pytest.raises(ExperimentError) as caught:
+            run_experiment(settings, echo=lambda _: None)
+        message = str(caught.value)
+        assert message.startswith("--gpus-per-trial 2 cannot be met: the largest node this cluster's autoscaler can "
+                                  "start, node type gpu_worker (8 CPU, 1 GPU)")  # fmt: skip
+        assert not settings.experiment_dir.exists()
+        ray.init(address=local.address, logging_level="ERROR")
+        try:
+            assert not [n for n in ray.nodes() if n["Alive"] and n["Resources"].get("GPU")]  # none alive yet
+            assert cluster.fits_somewhere(2, 0.25) == (True, "")
+            assert not cluster.fits_somewhere(9, 0)[0]
+            assert cluster.possible_hosts() == 1  # the fake provider's workers are processes here
+            config = cluster.autoscaler_config()
+            assert config is not None and config.local and {t.name for t in config.node_types} == {
+                FAKE_HEAD_TYPE, "gpu_worker"}
+        finally:
+            ray.shutdown()
+        processes = local.processes()
+    assert processes and not any(p.is_running() for p in processes)
+    assert all(process.is_running() for process in bystander)
+
+
+def test_a_cloud_cluster_s_workers_count_as_other_machines(tmp_path: Path) -> None:
+    """Read as the head of a ray up cluster reads its ~/ray_bootstrap_config.yaml: cluster.yaml's own node types,
+    whose workers are other machines (so machine-local storage is refused before any of them starts)."""
+    config = cluster.read_autoscaler_config(CLUSTER_YAML)
+    assert not config.local
+    gpu = next(t for t in config.node_types if t.name == "gpu_worker")
+    assert gpu.resources == {"CPU": 8.0, "GPU": 1.0} and gpu.max_workers == 4 and not gpu.is_head
+    assert gpu.describe() == "node type gpu_worker (8 CPU, 1 GPU)"
