@@ -134,3 +134,4 @@ def test_a_cloud_cluster_s_workers_count_as_other_machines(tmp_path: Path) -> No
     gpu = next(t for t in config.node_types if t.name == "gpu_worker")
     assert gpu.resources == {"CPU": 8.0, "GPU": 1.0} and gpu.max_workers == 4 and not gpu.is_head
     assert gpu.describe() == "node type gpu_worker (8 CPU, 1 GPU)"
+
