@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -184,6 +185,16 @@ def worker_nodes() -> list[dict[str, Any]]:
     return [n for n in ray.nodes() if n["Alive"] and not n["Resources"].get("node:__internal_head__")]
 
 
+def _watch_workers(finished: Any) -> dict[str, dict[str, float]]:
+    """Every worker node seen alive, with its resources, polled each second until ``finished()``: the autoscaler
+    may stop an idle worker before the job ends, and Ray keeps no resources for a stopped node."""
+    seen: dict[str, dict[str, float]] = {}
+    while not finished():
+        seen.update({n["NodeID"]: n["Resources"] for n in worker_nodes()})
+        time.sleep(1.0)
+    return seen
+
+
 def wait_until(condition: Any, what: str, timeout_s: float) -> None:
     """Poll ``condition`` every second until it holds.
 
@@ -228,7 +239,7 @@ def rehearse(cluster_yaml: str | os.PathLike = "cluster.yaml", echo: Any = print
     submit`` and :data:`REHEARSAL_FLAGS` (or ``flags``), as one would submit it to a cloud cluster; read its
     logs with ``ray job logs``; wait for the autoscaler to stop the idle workers; stop the cluster. Returns
     what happened: the job's status and logs, the search's summary (from the storage the job wrote to), its
-    report, the workers the autoscaler started and their resources (empty for one stopped already), the nodes
+    report, the workers the autoscaler started (seen alive while the job ran) and their resources, the nodes
     each trial ran on, whether the idle workers were stopped, the processes left (0) and the wall time.
 
     Raises:
@@ -257,15 +268,17 @@ def rehearse(cluster_yaml: str | os.PathLike = "cluster.yaml", echo: Any = print
                       *(REHEARSAL_FLAGS if flags is None else flags)]  # fmt: skip
         job_id = f"rtune-rehearsal-{int(started)}"
         echo(f"ray job submit --address {cluster.dashboard_url} -- python " + " ".join(entrypoint[1:]))
-        submitted = _submit_when_ready(cluster.dashboard_url, job_id, entrypoint)
+        ray.init(address=cluster.address, logging_level="ERROR")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            submission = pool.submit(_submit_when_ready, cluster.dashboard_url, job_id, entrypoint)
+            workers = _watch_workers(lambda: submission.done())
+            submitted = submission.result()
+        ray.shutdown()
         status = _ray("job", "status", "--address", cluster.dashboard_url, job_id).stdout
         logs = _ray("job", "logs", "--address", cluster.dashboard_url, job_id).stdout
         echo(logs.rstrip())
         if submitted.returncode != 0:
             echo(f"The job failed: {(submitted.stdout + submitted.stderr)[-3000:]}")
-        ray.init(address=cluster.address, logging_level="ERROR")
-        workers = {n["NodeID"]: n["Resources"] for n in ray.nodes() if not n["Resources"].get("node:__internal_head__")}
-        ray.shutdown()
         experiment_dir = cluster.temp_dir / "results" / "cnn_wide_bohb_smoke"
         summary = json.loads((experiment_dir / "summary.json").read_text()) if submitted.returncode == 0 else None
         trial_nodes = {t.trial_id: t.nodes for t in load_experiment(experiment_dir).trials} if summary else {}

@@ -88,8 +88,7 @@ def test_the_readme_command_scales_a_fresh_cluster_up_and_down(bystander, tmp_pa
     gpu_worker = yaml.safe_load(CLUSTER_YAML.read_text())["available_node_types"]["gpu_worker"]["resources"]
     workers = outcome["workers"]
     assert len(workers) >= 2  # five trials of a quarter GPU: more than one 1-GPU node holds
-    known = [r for r in workers.values() if r]  # Ray reports no resources for a node it has stopped already
-    assert known and all({k: r.get(k) for k in gpu_worker} == gpu_worker for r in known)  # cluster.yaml's type
+    assert all({k: r.get(k) for k in gpu_worker} == gpu_worker for r in workers.values())  # cluster.yaml's type
     used = {node for nodes in outcome["trial_nodes"].values() for node in nodes}
     assert len(outcome["trial_nodes"]) == 5 and used <= set(workers) and len(used) >= 2  # never the head
     assert "Best trial" in outcome["report"]
