@@ -1,7 +1,9 @@
 """Pure Keras 3 model builders: a config dict in, a compiled ``keras.Model`` out.
 
 No data loading, no Ray, no globals, and only the backend-neutral Keras API, so the same builders run
-under TensorFlow, JAX or PyTorch. See :mod:`rtune_fashion.config` for the keys and their defaults.
+under TensorFlow, JAX or PyTorch. See :mod:`rtune_fashion.config` for the keys and their defaults. Dropout
+rates and the L2 factor are variables of their layers (:mod:`rtune_fashion.runtime_values`), so the models of
+one :func:`rtune_fashion.config.architecture` compile to one program.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import keras
 from rtune_fashion import config as cfg
 from rtune_fashion.augment import RandomShift
 from rtune_fashion.errors import ModelConfigError
+from rtune_fashion.runtime_values import RuntimeDropout, RuntimeL2Conv2D, RuntimeL2Dense, parameter_count
 
 FASHION_INPUT_SHAPE = (28, 28, 1)
 FASHION_CLASSES = 10
@@ -28,11 +31,6 @@ def _initializer(config: Mapping[str, Any], activation: str) -> str:
     if activation in _RELU_LIKE:
         return "he_normal"
     return "lecun_normal" if activation == "selu" else "glorot_uniform"
-
-
-def _regularizer(config: Mapping[str, Any]) -> keras.regularizers.Regularizer | None:
-    l2 = cfg.get(config, "l2")
-    return keras.regularizers.L2(l2) if l2 else None
 
 
 def build_optimizer(config: Mapping[str, Any]) -> keras.optimizers.Optimizer:
@@ -190,16 +188,16 @@ def _dense_layer(
     max_norm: float | None = None,
 ) -> Any:
     """Dense [BatchNorm] activation [Dropout]: a hidden layer of the MLP or of the CNN's head."""
-    dense = keras.layers.Dense(
+    dense = RuntimeL2Dense(
         units,
+        l2=cfg.get(config, "l2"),
         kernel_initializer=_initializer(config, activation),
-        kernel_regularizer=_regularizer(config),
         kernel_constraint=keras.constraints.MaxNorm(max_norm) if max_norm else None,
         use_bias=not batch_norm,
         name=name,
     )
     x = _normalised(x, dense, name, activation, batch_norm)
-    return keras.layers.Dropout(dropout, name=f"{name}_dropout")(x) if dropout > 0 else x
+    return RuntimeDropout(dropout, name=f"{name}_dropout")(x) if dropout > 0 else x
 
 
 def build_mlp(
@@ -250,12 +248,12 @@ def build_cnn(
         batch_norm = cfg.get(config, "batch_norm", block)
         for conv in range(1, int(cfg.get(config, "convs_per_block", block)) + 1):
             name = f"block{block}_conv{conv}"
-            conv_layer = keras.layers.Conv2D(
+            conv_layer = RuntimeL2Conv2D(
                 cfg.get(config, "filters", block),
                 cfg.get(config, "kernel_size", block),
+                l2=cfg.get(config, "l2"),
                 padding=cfg.get(config, "padding", block),
                 kernel_initializer=_initializer(config, activation),
-                kernel_regularizer=_regularizer(config),
                 use_bias=not batch_norm,
                 name=name,
             )
@@ -265,7 +263,7 @@ def build_cnn(
             layer = keras.layers.MaxPooling2D if pool == "max" else keras.layers.AveragePooling2D
             x = layer(2, name=f"block{block}_pool")(x)
         if cfg.get(config, "dropout", block) > 0:
-            x = keras.layers.Dropout(cfg.get(config, "dropout", block), name=f"block{block}_dropout")(x)
+            x = RuntimeDropout(cfg.get(config, "dropout", block), name=f"block{block}_dropout")(x)
     x = keras.layers.Flatten(name="flatten")(x)
     dense_activation = cfg.get(config, "activation")
     for i in range(1, int(cfg.get(config, "num_dense")) + 1):
@@ -330,7 +328,7 @@ def describe(
     rows = [LayerRow("input", tuple(input_shape), _size(input_shape), 0)]
     for layer in model.layers[1:]:
         shape = tuple(int(d) for d in layer.output.shape[1:])
-        rows.append(LayerRow(layer.name, shape, _size(shape), int(layer.count_params())))
+        rows.append(LayerRow(layer.name, shape, _size(shape), parameter_count(layer)))
     keras.backend.clear_session()
     return rows
 
