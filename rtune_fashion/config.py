@@ -323,3 +323,26 @@ def effective(config: Mapping[str, Any], *, collapse_layers: bool = True) -> dic
     if model == "cnn":
         out.setdefault("activation", get(config, "activation"))  # the dense head's activation
     return out
+
+
+# What a trial's compiled training program reads at run time rather than holding as a constant: the dropout
+# rates and the L2 factor (rtune_fashion.runtime_values), and the learning rate (the optimizer's variable, which
+# the schedule sets). Whether dropout or L2 is on at all shapes the program.
+RUNTIME_VALUES = ("dropout", "dense_dropout", "l2")
+_NOT_IN_THE_PROGRAM = ("learning_rate", "lr_schedule", "epochs", "repeat", "kernel_initializer")
+
+
+def architecture(config: Mapping[str, Any]) -> dict[str, Any]:
+    """What of ``config`` shapes its compiled training program (layers, widths, kernels, batch size, optimizer,
+    augmentation, which layers have dropout, whether L2 is on): configs with equal architectures compile to
+    one program. Every per-layer value under its own key.
+
+    Raises:
+        ModelConfigError: an invalid config.
+    """
+    out: dict[str, Any] = {}
+    for key, value in effective(config, collapse_layers=False).items():
+        name = split_key(key)[0]
+        if name not in _NOT_IN_THE_PROGRAM:
+            out[key] = value > 0 if name in RUNTIME_VALUES else value
+    return out

@@ -32,8 +32,9 @@ import keras
 from rtune_fashion.cpus import usable_cpus
 from rtune_fashion.storage import cache_root
 
-# Compilations shorter than this are not worth a cache entry (reading one takes ~10-100 ms).
-JAX_CACHE_MIN_COMPILE_S = 0.5
+# Every program is cached, however short its compilation: a search then compiles each architecture's steps
+# once per machine (rtune_fashion.compilations), whatever the machine's speed.
+JAX_CACHE_MIN_COMPILE_S = 0.0
 # Leave a little of each share for the CUDA context and fragmentation.
 _GPU_SHARE_HEADROOM = 0.95
 
@@ -97,8 +98,13 @@ def enable_jax_compilation_cache(directory: Path | None = None) -> str:
     """Turn on JAX's persistent compilation cache (shared by the trials of one machine); return its path."""
     import jax
 
-    path = directory or cache_root() / "jax"
+    path = directory or jax_cache_dir()
     path.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(path))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", JAX_CACHE_MIN_COMPILE_S)
     return str(path)
+
+
+def jax_cache_dir() -> Path:
+    """JAX's persistent compilation cache of this machine: ``$RTUNE_CACHE_DIR/jax``."""
+    return cache_root() / "jax"

@@ -15,6 +15,7 @@ time and the epochs each needed to reach given val accuracies.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Sequence
@@ -22,8 +23,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rtune_fashion import config as cfg
 from rtune_fashion import plots, storage
-from rtune_fashion.errors import RtuneError
+from rtune_fashion.errors import ModelConfigError, RtuneError
 from rtune_fashion.files import write_atomic
 from rtune_fashion.importance import Importance, param_importance
 from rtune_fashion.results import (
@@ -203,6 +205,27 @@ class Report:
     pictures: dict[str, Path]
 
 
+def compilation_line(record: ExperimentRecord) -> str | None:
+    """The search's XLA compilations in one line (the sums of what its trials reported with each epoch,
+    :mod:`rtune_fashion.compilations`); None when no trial reported any (a backend other than JAX)."""
+    from rtune_fashion.compilations import REPORTED
+
+    rows = [row for t in record.trials for row in t.history if REPORTED[0] in row]
+    if not rows:
+        return None
+    total = {key: sum(float(row.get(key) or 0) for row in rows) for key in REPORTED}
+    architectures = set()
+    for trial in record.trials:
+        try:
+            architectures.add(json.dumps(cfg.architecture(trial.config), sort_keys=True))
+        except ModelConfigError:  # a custom trainable's config
+            continue
+    return (f"Compilations (JAX): the training step compiled {total['train_step_compilations']:.0f} time(s) and read "
+            f"from the compilation cache {total['train_step_cache_hits']:.0f} time(s), for {len(record.trials)} "
+            f"trial(s) of {len(architectures)} architecture(s); {total['compilations']:.0f} XLA compilations in all, "
+            f"{total['compile_s']:.1f} s.")
+
+
 def write_report(directory: str | Path, *, top: int = 5) -> Report:
     """Read the experiment at ``directory`` as it is now; write trials.csv, report.md and its pictures.
 
@@ -231,9 +254,11 @@ def write_report(directory: str | Path, *, top: int = 5) -> Report:
     counts = ", ".join(f"{n} {STATE_LABELS[state]}" for state, n in record.counts().items()
                        if n or state not in LIVE_STATES)  # fmt: skip
     rows = ranked_rows(record, keys)
+    compiled = compilation_line(record)
     text = "\n".join([
         f"Experiment {name}: {describe_experiment(record)}",
         f"Trials: {counts}",
+        *([compiled] if compiled else []),
         "",
         text_table(RANKED_HEADERS, rows),
         "",
@@ -241,7 +266,7 @@ def write_report(directory: str | Path, *, top: int = 5) -> Report:
         "",
         f"Wrote {record.directory / TRIALS_FILE} and {record.directory / REPORT_FILE}",
     ])  # fmt: skip
-    markdown = _markdown(record, curve, importance, keys, rows, pictures, counts)
+    markdown = _markdown(record, curve, importance, keys, rows, pictures, counts, compiled)
     markdown_path = record.directory / REPORT_FILE
     write_atomic(markdown_path, markdown)
     if storage.is_uri(location):  # the report goes next to the experiment, as for a local one
@@ -257,6 +282,7 @@ def _markdown(
     rows: list[list[Any]],
     pictures: dict[str, Path],
     counts: str,
+    compiled: str | None = None,
 ) -> str:
     def picture(key: str, alt: str) -> str:
         return f"![{alt}]({PICTURES_DIR}/{pictures[key].name})" if key in pictures else ""
@@ -269,6 +295,7 @@ def _markdown(
         "",
         f"**Trials:** {counts}.",
         "",
+        *([compiled, ""] if compiled else []),
         "## Best trial",
         "",
         "```",

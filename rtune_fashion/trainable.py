@@ -13,7 +13,10 @@ Contract of :func:`train_trial`:
   epoch, so it can never become the best);
 * the seed comes from the experiment seed and the config (:func:`trial_seed`); CPU threads and the
   GPU memory policy follow the trial's resources (:mod:`rtune_fashion.devices`); Keras' session is
-  cleared first, since actors are reused between trials.
+  cleared first, since actors are reused between trials;
+* under JAX, every epoch also reports the XLA compilations it needed (:data:`compilations.REPORTED`), and
+  the trials of one machine compile one architecture's training step one at a time, so that the others
+  read it from the compilation cache (:class:`compilations.FirstStepLock`).
 """
 
 from __future__ import annotations
@@ -29,8 +32,8 @@ import keras
 import ray
 from ray import tune
 
+from rtune_fashion import compilations, devices
 from rtune_fashion import config as cfg
-from rtune_fashion import devices
 from rtune_fashion.data import Dataset
 from rtune_fashion.models import build_model
 from rtune_fashion.training import fit_epochs
@@ -82,8 +85,18 @@ def train_trial(config: dict[str, Any], *, data: Dataset, max_epochs: int, seed:
         model, state = build_model(config, data.input_shape, data.num_classes), {"epoch": 0}
 
     node_id = ray.get_runtime_context().get_node_id()  # which machine ran it (trials move after failures)
+    compile_counter, callbacks = compilations.counter(), []
+    if compile_counter is not None:
+        key = compilations.program_key(cfg.architecture(config), data.input_shape, data.num_classes)
+        callbacks.append(compilations.FirstStepLock(devices.jax_cache_dir() / "locks", key))
+        counted = compile_counter.snapshot()
 
     def report(epoch: int, metrics: dict[str, float], model: keras.Model) -> None:
+        nonlocal counted
+        if compile_counter is not None:  # this epoch's compilations (the first epoch's are the trial's cost)
+            now = compile_counter.snapshot()
+            metrics = {**metrics, **now.minus(counted).as_metrics()}
+            counted = now
         # The running best, so that TensorBoard's HParams table (written from a trial's last result)
         # shows each trial's best val accuracy, not its last.
         best = max(metrics["val_accuracy"], state.get("best_val_accuracy", metrics["val_accuracy"]))
@@ -93,4 +106,5 @@ def train_trial(config: dict[str, Any], *, data: Dataset, max_epochs: int, seed:
             tune.report({**metrics, "best_val_accuracy": best, "node_id": node_id, "reported_at": time.time()},
                         checkpoint=tune.Checkpoint.from_directory(directory))  # fmt: skip
 
-    fit_epochs(model, config, data, start_epoch=int(state["epoch"]), end_epoch=max_epochs, on_epoch=report)
+    fit_epochs(model, config, data, start_epoch=int(state["epoch"]), end_epoch=max_epochs, on_epoch=report,
+               callbacks=callbacks)  # fmt: skip

@@ -125,6 +125,7 @@ def fit_epochs(
     validate: bool = True,
     schedule_epochs: int | None = None,
     whole_batches_only: bool = True,
+    callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> list[dict[str, float]]:
     """Train epochs ``start_epoch + 1 .. end_epoch`` on the train split, validating on the val split after
     each epoch (unless ``validate`` is False: a cross-validation fit is scored once, at its end).
@@ -133,14 +134,15 @@ def fit_epochs(
     ``end_epoch``): a trial and the retraining of its config pass the experiment's maximum epochs, so a
     trial stopped early and its retraining follow the same rates. The rate depends only on the epoch, so a
     run resumed from a checkpoint continues the schedule. ``whole_batches_only`` leaves out the train split's
-    last ``n % batch_size`` examples (see the module docstring); False trains on all of them.
+    last ``n % batch_size`` examples (see the module docstring); False trains on all of them. ``callbacks`` are
+    Keras callbacks for every epoch's fit, called before the epoch hook.
 
     Returns the per-epoch metrics (loss, accuracy, val_loss, val_accuracy, epoch, epoch_time_s).
 
     Raises:
         NonFiniteLossError: the training loss became NaN or infinite.
     """
-    callbacks: list[keras.callbacks.Callback] = []
+    callbacks = list(callbacks or [])
     if cfg.get(config, "lr_schedule") == "cosine":
         # The config's rate, not the optimizer's: a model restored from a checkpoint holds a decayed one.
         callbacks.append(_CosineSchedule(cfg.learning_rate(config), schedule_epochs or end_epoch))

@@ -1,0 +1,135 @@
+"""XLA compilations under JAX: counted per epoch, and one per architecture and machine.
+
+JAX tells its monitoring listeners of every XLA compilation, with the compiled function's name (Keras'
+training step is ``jit(train_step)``), and of every read from its persistent compilation cache
+(:func:`rtune_fashion.devices.enable_jax_compilation_cache`), which comes just before the same "compilation"
+event. :class:`CompileCounter` turns those into the numbers a trial reports with each epoch
+(:data:`REPORTED`).
+
+The cache serves a program only once it is written, at the end of its first compilation: two trials of one
+architecture that start together would both compile it. :class:`FirstStepLock` makes the second wait for
+the first one's first training step (its compilation, and one step) on a file lock of the machine, then read
+the program from the cache.
+
+Other backends report nothing here: TensorFlow and PyTorch keep no compiled program across models.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import json
+import threading
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+import keras
+
+TRAIN_STEP = "jit(train_step)"
+_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"  # jax._src.dispatch.BACKEND_COMPILE_EVENT
+_CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
+
+
+@dataclass
+class CompileCounts:
+    """Counts since a process began counting (or between two snapshots)."""
+
+    train_step_compilations: int = 0  # Keras' training step compiled by XLA
+    train_step_cache_hits: int = 0  # ... read from the persistent cache instead
+    compilations: int = 0  # every function XLA compiled (the steps, and JAX's small eager operations)
+    compile_s: float = 0.0  # seconds those compilations took (cache reads not included)
+
+    def minus(self, before: CompileCounts) -> CompileCounts:
+        return CompileCounts(**{f.name: getattr(self, f.name) - getattr(before, f.name) for f in fields(self)})
+
+    def as_metrics(self) -> dict[str, float]:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+REPORTED = tuple(f.name for f in fields(CompileCounts))
+
+
+class CompileCounter:
+    """The process's counts, fed by JAX's listeners (installed once, by :func:`counter`)."""
+
+    def __init__(self) -> None:
+        self._counts = CompileCounts()
+        self._lock = threading.Lock()
+        self._cache_hit_pending = False
+
+    def _on_event(self, event: str, **_: Any) -> None:
+        if event == _CACHE_HIT_EVENT:
+            self._cache_hit_pending = True
+
+    def _on_duration(self, event: str, duration: float, **kwargs: Any) -> None:
+        if event != _COMPILE_EVENT:
+            return
+        with self._lock:
+            train_step = kwargs.get("fun_name") == TRAIN_STEP
+            if self._cache_hit_pending:  # this "compilation" was a read of the cache
+                self._cache_hit_pending = False
+                self._counts.train_step_cache_hits += train_step
+                return
+            self._counts.train_step_compilations += train_step
+            self._counts.compilations += 1
+            self._counts.compile_s += duration
+
+    def snapshot(self) -> CompileCounts:
+        with self._lock:
+            return CompileCounts(**self._counts.as_metrics())
+
+
+_counter: CompileCounter | None = None
+
+
+def counter() -> CompileCounter | None:
+    """This process's counter, its listeners installed on the first call; None unless Keras runs on JAX."""
+    global _counter
+    if keras.backend.backend() != "jax":
+        return None
+    if _counter is None:
+        from jax import monitoring
+
+        _counter = CompileCounter()
+        monitoring.register_event_listener(_counter._on_event)
+        monitoring.register_event_duration_secs_listener(_counter._on_duration)
+    return _counter
+
+
+def program_key(architecture: dict[str, Any], input_shape: tuple[int, ...], num_classes: int) -> str:
+    """A short name for the training program of one architecture on one data shape."""
+    text = json.dumps([architecture, list(input_shape), num_classes, keras.backend.backend()], sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+class FirstStepLock(keras.callbacks.Callback):
+    """Hold the file lock ``directory/<key>.lock`` from the start of training until the first training step
+    has run, once: the trials of one machine and one program (:func:`program_key`) compile it one at a time,
+    so that all but the first read it from the cache. A lock left by a killed process is released by the
+    system with the process."""
+
+    def __init__(self, directory: Path, key: str) -> None:
+        super().__init__()
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"{key}.lock"
+        self._file: Any = None
+        self._done = False
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if not self._done and self._file is None:
+            self._file = open(self.path, "a")  # noqa: SIM115 - held across callbacks, closed in _release
+            fcntl.flock(self._file, fcntl.LOCK_EX)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        self._release()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self._release()
+
+    def _release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file, fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+            self._done = True
