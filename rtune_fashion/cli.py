@@ -108,9 +108,13 @@ def add_experiment_arguments(parser: argparse.ArgumentParser, defaults: dict[str
                         help="the scheduler's brackets: 1 may stop every trial from the first rung on (the most "
                         "trials in a time budget), more let some trials run longer first (default: "
                         + ("all of BOHB's, 1 of ASHA's" if d("brackets") is None else str(d("brackets"))) + ")")
-    parser.add_argument("--cpus-per-trial", type=positive_float, default=d("cpus_per_trial", 1.0))
-    parser.add_argument("--gpus-per-trial", type=non_negative_float, default=d("gpus_per_trial", 0.0),
-                        help="GPUs per trial; fractions share a GPU (0.25 = four trials per GPU)")
+    parser.add_argument("--cpus-per-trial", type=positive_float, default=d("cpus_per_trial"),
+                        help="CPUs per trial (default: 1; with the default GPUs, the GPU nodes' CPUs shared among "
+                        "their trials)")
+    parser.add_argument("--gpus-per-trial", type=non_negative_float, default=d("gpus_per_trial"),
+                        help="GPUs per trial; fractions share a GPU (0.25 = four trials per GPU); 0 = CPUs only "
+                        "(default: 0.25 where the Ray cluster has GPUs or its autoscaler can start nodes with "
+                        "them, else 0)")
     parser.add_argument("--max-concurrent", type=positive_int, default=d("max_concurrent"),
                         help="trials at a time (default: as many as resources allow)")
     for split, full, fallback in (("train", "training (Fashion-MNIST: 48,000)", "what --time-budget affords, else all"),

@@ -28,7 +28,7 @@ import ray
 from ray import tune
 from ray.tune.search import BasicVariantGenerator
 
-from rtune_fashion import budget, cluster, quiet, storage
+from rtune_fashion import budget, cluster, quiet, resources, storage
 from rtune_fashion import config as cfg
 from rtune_fashion.cpus import usable_cpus
 from rtune_fashion.data import Dataset
@@ -120,8 +120,10 @@ class ExperimentSettings:
     # The scheduler's brackets (rtune_fashion.search.make_search): None is ASHA's 1 and all of BOHB's; 1
     # stops every trial from the first rung on, more start some trials' stopping at later rungs.
     brackets: int | None = None
-    cpus_per_trial: float = 1.0
-    gpus_per_trial: float = 0.0
+    # None: chosen once Ray runs (rtune_fashion.resources): the cluster's GPUs shared TRIALS_PER_GPU ways with
+    # the CPUs to match where it has GPUs, else 1 CPU and no GPU.
+    cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
     max_concurrent: int | None = None
     storage: str = "results"
     name: str | None = None
@@ -234,11 +236,11 @@ class ExperimentSettings:
                 f"--min-epochs {self.min_epochs} is more than --max-epochs {self.max_epochs}: no trial could be "
                 "stopped early. Fix: a --min-epochs of at most --max-epochs (1: stop after the first epoch)."
             )
-        if not self.cpus_per_trial > 0:
+        if self.cpus_per_trial is not None and not self.cpus_per_trial > 0:
             raise ExperimentError(f"--cpus-per-trial must be above 0, got {self.cpus_per_trial!r}.")
-        if not self.gpus_per_trial >= 0:
+        if self.gpus_per_trial is not None and not self.gpus_per_trial >= 0:
             raise ExperimentError(f"--gpus-per-trial must be 0 or more, got {self.gpus_per_trial!r}.")
-        if self.gpus_per_trial > 1 and not float(self.gpus_per_trial).is_integer():
+        if (self.gpus_per_trial or 0) > 1 and not float(self.gpus_per_trial).is_integer():  # type: ignore[arg-type]
             raise ExperimentError(
                 f"--gpus-per-trial {self.gpus_per_trial} is not possible: above 1 it must be a whole number "
                 "of GPUs (fractions share one GPU)."
@@ -292,6 +294,16 @@ def start_ray(address: str | None = None) -> bool:
 def _largest_node(resource: str) -> float:
     """The most of ``resource`` ("CPU", "GPU") that one live node of the Ray cluster has."""
     return max((node["Resources"].get(resource, 0) for node in ray.nodes() if node["Alive"]), default=0)
+
+
+def _choose_resources(settings: ExperimentSettings, echo: Callable[[str], None]) -> None:
+    """Fill in the resources per trial left unset (:func:`rtune_fashion.resources.choose`), and say so when
+    GPUs were chosen for the user."""
+    nodes = resources.gpu_nodes() if settings.gpus_per_trial is None else []
+    chosen = resources.choose(settings.cpus_per_trial, settings.gpus_per_trial, nodes)
+    settings.cpus_per_trial, settings.gpus_per_trial = chosen.cpus_per_trial, chosen.gpus_per_trial
+    if chosen.line:
+        echo(f"Resources: {chosen.line}")
 
 
 def _check_trial_fits(settings: ExperimentSettings) -> None:
@@ -441,7 +453,7 @@ def _stored_for_resume(settings: ExperimentSettings, trainable: TrialFunction, o
     it, and a different search (``keys``), trainable or trainable options are refused
     (:func:`_check_same_search`)."""
     stored = _read_stored(local)
-    for key in PLANNED:
+    for key in (*PLANNED, "cpus_per_trial", "gpus_per_trial"):  # left unset: what it was started with
         if getattr(settings, key) is None:
             setattr(settings, key, stored["settings"].get(key))
     _check_same_search(settings, stored, trainable, keys)
@@ -715,6 +727,7 @@ def run_experiment(
     os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")  # snapshots are wanted
     started_ray = start_ray(settings.address)
     try:
+        _choose_resources(settings, echo)
         _check_trial_fits(settings)
         _check_data_fits_object_store(data)
         _check_cluster_storage(settings, echo)

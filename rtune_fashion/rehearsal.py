@@ -208,10 +208,10 @@ def wait_until(condition: Any, what: str, timeout_s: float) -> None:
         time.sleep(1.0)
 
 
-# The README's cloud command, rehearsed: the main job in smoke mode, trials of a quarter GPU and 2 CPUs (four on
-# each gpu_worker), five at once so that the autoscaler starts two workers; submitted as a Ray job.
-REHEARSAL_FLAGS = ["--smoke-test", "--gpus-per-trial", "0.25", "--cpus-per-trial", "2", "--num-samples", "5",
-                   "--max-concurrent", "5"]  # fmt: skip
+# The README's cloud command, rehearsed: the main job in smoke mode with the default resources (the autoscaler's
+# gpu_worker type has GPUs: a quarter GPU and 2 of its 8 CPUs per trial, four trials on each), five at once so
+# that the autoscaler starts two workers; submitted as a Ray job.
+REHEARSAL_FLAGS = ["--smoke-test", "--num-samples", "5", "--max-concurrent", "5"]
 REHEARSAL_SCRIPT = "experiments/cnn_bohb.py"
 NODE_WAIT_S = 600.0  # hang guard for the autoscaler's and the job's steps (seconds on an idle machine)
 AGENT_WAIT_S = 120.0  # how long a submission waits for the head's job agent (seconds after ray start)

@@ -72,14 +72,17 @@ def test_the_rehearsal_config_is_cluster_yaml_s_node_types() -> None:
 
 
 def test_the_readme_command_scales_a_fresh_cluster_up_and_down(bystander, tmp_path: Path) -> None:
-    """The main job as the README submits it (--gpus-per-trial 0.25 --cpus-per-trial 2) to a cluster that starts
-    as cluster.yaml's CPU-only head: the autoscaler starts gpu_worker nodes, every trial runs on them, the job's
+    """The main job as the README submits it (no resource flags) to a cluster that starts as cluster.yaml's
+    CPU-only head: the GPUs of the node type the autoscaler can start are used by default (a quarter GPU and 2 of
+    its 8 CPUs per trial), the autoscaler starts gpu_worker nodes, every trial runs on them, the job's
     logs show the progress, `rtune report` reads the results, the idle workers are stopped, and nothing of the
     cluster is left."""
     lines: list[str] = []
     outcome = rehearse(CLUSTER_YAML, echo=lines.append)
     assert outcome["job_succeeded"], "\n".join(lines)[-4000:]
     assert "succeeded" in outcome["job_status"].lower()
+    assert ("Resources: 4 trials per GPU on node type gpu_worker (8 CPU, 1 GPU), which the autoscaler starts, 2 CPUs "
+            "each") in outcome["job_logs"]  # fmt: skip
     assert "Searching cnn_wide with bohb + bohb: 5 trials of up to 2 epochs, 2 CPU and 0.25 GPU per trial." in (
         outcome["job_logs"])
     assert "0 running, 0 pending, 5 finished" in outcome["job_logs"]

@@ -67,13 +67,18 @@ def test_trials_run_on_several_nodes_with_uri_storage(gpu_and_cpu_nodes, tmp_pat
     assert (remote / settings.name / "report.md").exists() and report.record.best() is not None
 
 
-def test_quarter_gpus_pack_four_trials_on_one_gpu(gpu_and_cpu_nodes, tmp_path: Path) -> None:
-    """Each trial trains only once all four run (a barrier, not a timing): Ray packed them on the one GPU."""
+def test_the_gpu_is_used_unasked_and_packs_four_trials(gpu_and_cpu_nodes, tmp_path: Path) -> None:
+    """No --gpus-per-trial on a cluster with a GPU: a quarter GPU per trial, said first. Each trial trains only once
+    all four run (a barrier, not a timing): Ray packed them on the one GPU."""
     cluster, (node_a, _) = gpu_and_cpu_nodes
-    settings = _settings(tmp_path, cluster.address, num_samples=4, max_epochs=1, cpus_per_trial=0.5,
-                         gpus_per_trial=0.25)  # fmt: skip
-    summary = run_experiment(settings, trainable=trains_once_all_have_started,
+    settings = _settings(tmp_path, cluster.address, num_samples=4, max_epochs=1, cpus_per_trial=0.5)
+    lines: list[str] = []
+    summary = run_experiment(settings, echo=lines.append, trainable=trains_once_all_have_started,
                              trainable_options={"barrier_dir": str(tmp_path / "started"), "trials": 4})  # fmt: skip
+    said = next(i for i, line in enumerate(lines) if line.startswith("Resources: "))
+    assert lines[said].startswith("Resources: 4 trials per GPU on 1 GPU(s), 0.5 CPUs each (the default where there "
+                                  "are GPUs")  # fmt: skip
+    assert "0.5 CPU and 0.25 GPU per trial" in lines[said + 1] and settings.gpus_per_trial == 0.25
     record = load_experiment(settings.experiment_dir)
     assert summary["trials"]["finished"] == 4
     assert {node for trial in record.trials for node in trial.nodes} == {node_a.node_id}  # the only GPU

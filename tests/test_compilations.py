@@ -52,7 +52,8 @@ def test_a_search_compiles_each_architecture_s_training_step_once(tmp_path: Path
     compiled = sum(row["train_step_compilations"] for row in first_epochs)
     assert compiled == len(architectures)  # an empty cache: each architecture compiles once, never twice
     assert sum(row["train_step_cache_hits"] for row in first_epochs) == TRIALS - len(architectures)
-    assert all(row["compilations"] > 0 and row["compile_s"] > 0 for row in first_epochs if row["train_step_compilations"])
+    compiling = [row for row in first_epochs if row["train_step_compilations"]]
+    assert all(row["compilations"] > 0 and row["compile_s"] > 0 for row in compiling)
     assert not any(row["train_step_compilations"] + row["train_step_cache_hits"] for row in later_epochs)
 
     from rtune_fashion.cli import main
