@@ -8,10 +8,11 @@ backend must be told not to take the whole card:
   trials sharing a card take what they need, and one that needs more than its share takes it (or fails
   with an out-of-memory error if the card is full);
 * JAX: no preallocation, ``XLA_PYTHON_CLIENT_MEM_FRACTION`` = the trial's GPU share (a cap, if set before
-  JAX's GPU client starts), and the persistent compilation cache in ``$RTUNE_CACHE_DIR/jax`` (trials of
-  one architecture differ in values such as the learning rate, which Keras keeps in variables, so later
-  trials reuse the first one's compiled steps). CPU threads are not limited: XLA sizes its CPU thread pool
-  when JAX starts, before a trial's resources are known;
+  JAX's GPU client starts), and the persistent compilation cache in ``$RTUNE_CACHE_DIR/jax`` for every
+  program (trials of one architecture differ only in values the program reads as variables: the learning
+  rate, dropout rates, the L2 factor, :mod:`rtune_fashion.runtime_values`; so later trials, in this process
+  or another, read the first one's compiled steps: :mod:`rtune_fashion.compilations`). CPU threads are not
+  limited: XLA sizes its CPU thread pool when JAX starts, before a trial's resources are known;
 * PyTorch: ``torch.cuda.set_per_process_memory_fraction`` = the trial's GPU share (a cap), ``set_num_threads``.
 
 What was set is returned: ``threads`` is None where nothing limits them, ``gpu_memory`` says whether the
