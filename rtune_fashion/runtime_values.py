@@ -16,6 +16,8 @@ the amounts are runtime values.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 import keras
@@ -131,3 +133,25 @@ def hyperparameter_values(layer: keras.layers.Layer) -> list[keras.Variable]:
 def parameter_count(layer: keras.layers.Layer) -> int:
     """``layer.count_params()`` (a model or one layer) without its runtime hyperparameters: the weights only."""
     return int(layer.count_params()) - len(hyperparameter_values(layer))
+
+
+@contextlib.contextmanager
+def constant_layers() -> Iterator[None]:
+    """Within it, :mod:`rtune_fashion.models` builds with Keras' own ``Dropout`` and ``L2``-regularized ``Dense`` /
+    ``Conv2D``, the values constants of the program: the reference that tests and benchmarks compare with."""
+    from rtune_fashion import models
+
+    def with_l2(layer: type) -> Any:
+        return lambda *args, l2=0.0, **kwargs: layer(
+            *args, kernel_regularizer=keras.regularizers.L2(l2) if l2 else None, **kwargs)
+
+    replaced = {"RuntimeDropout": keras.layers.Dropout, "RuntimeL2Dense": with_l2(keras.layers.Dense),
+                "RuntimeL2Conv2D": with_l2(keras.layers.Conv2D)}  # fmt: skip
+    saved = {name: getattr(models, name) for name in replaced}
+    try:
+        for name, layer in replaced.items():
+            setattr(models, name, layer)
+        yield
+    finally:
+        for name, layer in saved.items():
+            setattr(models, name, layer)

@@ -15,25 +15,13 @@ import numpy as np
 import pytest
 
 from rtune_fashion import models
-from rtune_fashion.runtime_values import RuntimeDropout
+from rtune_fashion.runtime_values import RuntimeDropout, constant_layers
 
 ROOT = Path(__file__).resolve().parents[1]
 MLP = {"model": "mlp", "num_layers": 2, "units": 32, "dropout_1": 0.3, "dropout_2": 0.55, "l2": 1e-3,
        "batch_size": 32}  # fmt: skip
 CNN = {"model": "cnn", "num_blocks": 2, "convs_per_block": 1, "filters": 4, "dropout": 0.25, "num_dense": 1,
        "dense_units": 16, "dense_dropout": 0.4, "l2": 3e-4, "batch_size": 32}  # fmt: skip
-
-
-def _keras_own_layers(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make the builders use Keras' Dropout and L2-regularized Dense / Conv2D (the layers before runtime values)."""
-
-    def with_l2(layer: type) -> Any:
-        return lambda *args, l2=0.0, **kwargs: layer(
-            *args, kernel_regularizer=keras.regularizers.L2(l2) if l2 else None, **kwargs)
-
-    monkeypatch.setattr(models, "RuntimeDropout", keras.layers.Dropout)
-    monkeypatch.setattr(models, "RuntimeL2Dense", with_l2(keras.layers.Dense))
-    monkeypatch.setattr(models, "RuntimeL2Conv2D", with_l2(keras.layers.Conv2D))
 
 
 def _weights_after_an_epoch(config: dict[str, Any]) -> list[np.ndarray]:
@@ -46,28 +34,27 @@ def _weights_after_an_epoch(config: dict[str, Any]) -> list[np.ndarray]:
     return [np.asarray(w) for w in model.trainable_weights]
 
 
-def same_weights_both_ways(monkeypatch: pytest.MonkeyPatch) -> dict[str, bool]:
+def same_weights_both_ways() -> dict[str, bool]:
     """For MLP and CNN: are the weights after one epoch equal, bit for bit, with runtime values and with Keras'
     own layers (same seed)?"""
     runtime = {name: _weights_after_an_epoch(config) for name, config in (("mlp", MLP), ("cnn", CNN))}
-    _keras_own_layers(monkeypatch)
-    own = {name: _weights_after_an_epoch(config) for name, config in (("mlp", MLP), ("cnn", CNN))}
+    with constant_layers():
+        own = {name: _weights_after_an_epoch(config) for name, config in (("mlp", MLP), ("cnn", CNN))}
     return {name: all(np.array_equal(a, b) for a, b in zip(runtime[name], own[name], strict=True)) for name in own}
 
 
-def test_the_same_weights_after_an_epoch_as_with_keras_own_layers(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_same_weights_after_an_epoch_as_with_keras_own_layers() -> None:
     """Under this process's backend (TensorFlow in the suite): bit for bit, and the values are not the same
     without dropout or L2 (so the comparison can tell)."""
-    assert same_weights_both_ways(monkeypatch) == {"mlp": True, "cnn": True}
+    assert same_weights_both_ways() == {"mlp": True, "cnn": True}
     plain = _weights_after_an_epoch({**MLP, "dropout_1": 0, "dropout_2": 0, "l2": 0})
     assert not np.array_equal(plain[0], _weights_after_an_epoch(MLP)[0])
 
 
 JAX_CHECK = """
-import json, pytest
+import json
 from tests.test_runtime_values import same_weights_both_ways
-with pytest.MonkeyPatch.context() as monkeypatch:
-    print(json.dumps(same_weights_both_ways(monkeypatch)))
+print(json.dumps(same_weights_both_ways()))
 """
 
 
