@@ -51,8 +51,9 @@ def test_trials_run_on_several_nodes_with_uri_storage(gpu_and_cpu_nodes, tmp_pat
     cluster, (node_a, node_b) = gpu_and_cpu_nodes
     monkeypatch.setenv("RTUNE_CACHE_DIR", str(tmp_path / "cache"))
     remote = tmp_path / "bucket"
-    settings = _settings(tmp_path, cluster.address, num_samples=3, storage=f"file://{remote}", retrain=True)
-    summary = run_experiment(settings)  # 3 trials of 1 CPU: two fit on A, one on B
+    settings = _settings(tmp_path, cluster.address, num_samples=3, storage=f"file://{remote}", retrain=True,
+                         gpus_per_trial=0)  # fmt: skip
+    summary = run_experiment(settings)  # 3 trials of 1 CPU and no GPU: two fit on A, one on B
 
     record = load_experiment(settings.experiment_dir)
     assert summary["trials"]["finished"] == 3

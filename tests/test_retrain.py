@@ -159,7 +159,7 @@ def test_the_final_step_retrains_the_close_trial_s_config_for_its_epochs_and_say
     # "close" peaked at epoch 2 of its 3: it is retrained for 2, the epochs of the val accuracy it was ranked by
     ranked = [trial("best", 0.900, 300.0, 1, 16, 1), trial("close", 0.898, 0.3, 3, 8, 2)]
     settings = ExperimentSettings(space="mlp_hyperas", searcher="random", storage=str(tmp_path), name="final",
-                                  ensemble=1)  # fmt: skip
+                                  ensemble=1, cpus_per_trial=1, gpus_per_trial=0)  # as run_experiment resolves them
     settings.experiment_dir.mkdir(parents=True)
     lines: list[str] = []
     final = _final_model(settings, ranked, data, [], time.time() + 120, in_driver=True, plan=plan, echo=lines.append)
