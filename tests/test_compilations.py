@@ -23,7 +23,7 @@ TRIALS = 6
 # varies is a runtime value. Two trials run at once where Ray has two CPUs: the lock is what keeps the second
 # from compiling the same step alongside the first.
 SEARCH = f"""
-import sys
+import json, sys
 from ray import tune
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
 from rtune_fashion.spaces import SearchSpace, register_space
@@ -32,17 +32,27 @@ register_space(SearchSpace(name="compile_probe", source="tests", params={{
     "model": "mlp", "num_layers": tune.choice([1, 2]), "units": 16, "batch_size": 32,
     "dropout": tune.uniform(0.1, 0.5), "l2": tune.loguniform(1e-5, 1e-3),
     "learning_rate": tune.loguniform(1e-4, 1e-2)}}))
+from tests.test_runtime_values import same_weights_both_ways
+
+print(json.dumps(same_weights_both_ways()))  # under JAX, where the values are traced: the same training
 run_experiment(ExperimentSettings(space="compile_probe", searcher="random", num_samples={TRIALS}, max_epochs=2,
-                                  train_size=320, val_size=200, test_size=100, retrain=False, seed=3,
-                                  storage=sys.argv[1], name="probe"))
+                                  train_size=320, val_size=200, test_size=100, seed=3, storage=sys.argv[1],
+                                  name="probe"))
 """
 
 
 def test_a_search_compiles_each_architecture_s_training_step_once(tmp_path: Path, capsys) -> None:
+    """Under JAX, in one process: the weights after an epoch with runtime values equal Keras' own layers' bit for
+    bit (tests/test_runtime_values.py compares them under TensorFlow), then the search, its final model and its
+    report, as users run them with KERAS_BACKEND=jax."""
     env = {**os.environ, "KERAS_BACKEND": "jax", "RTUNE_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
     done = subprocess.run([sys.executable, "-c", SEARCH, str(tmp_path / "runs")], capture_output=True, text=True,
                           env=env, cwd=ROOT, timeout=900, check=False)  # fmt: skip
     assert done.returncode == 0, done.stderr[-3000:]
+    assert json.loads(done.stdout.splitlines()[0]) == {"mlp": True, "cnn": True}
+    summary = json.loads((tmp_path / "runs" / "probe" / "summary.json").read_text())
+    assert summary["versions"]["backend"] == "jax" and summary["final_model"]["test_accuracy"] > 0
+    assert "Failed to fetch metrics" not in done.stderr
     record = load_experiment(tmp_path / "runs" / "probe")
     assert len(record.trials) == TRIALS and record.counts()["ERROR"] == 0
     architectures = {json.dumps(cfg.architecture(t.config), sort_keys=True) for t in record.trials}

@@ -157,18 +157,6 @@ def test_experiment_script_smoke_test(script: str, ray_local, tmp_path: Path, ca
     assert "total parameters" in out  # the architecture, not choice indices
 
 
-def test_main_job_smoke_test_as_users_run_it_under_the_jax_backend(tmp_path: Path) -> None:
-    """`python experiments/cnn_bohb.py --smoke-test` in its own process, on Keras' JAX backend: the model and
-    trainable code is backend-neutral."""
-    done = _run([str(ROOT / "experiments" / "cnn_bohb.py"), "--smoke-test", "--storage", str(tmp_path)], tmp_path,
-                env={**ENV, "KERAS_BACKEND": "jax"})  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    (experiment_dir,) = [p for p in tmp_path.iterdir() if p.is_dir()]
-    summary = _check_results(experiment_dir, expected_trials=2)
-    assert summary["versions"]["backend"] == "jax" and summary["final_model"]["source"] == "checkpoint"
-    assert "Failed to fetch metrics" not in done.stderr
-
-
 # mlp_grid's form (optimizer x learning rate), 2 x 2 of its 4 x 3 points: every point still runs as a trial
 SMALL_GRID = register_space(SearchSpace(
     name="test_small_grid", source="tests",

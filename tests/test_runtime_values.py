@@ -3,10 +3,6 @@ compiled program for every value (under JAX), and models that save and load."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -44,27 +40,11 @@ def same_weights_both_ways() -> dict[str, bool]:
 
 
 def test_the_same_weights_after_an_epoch_as_with_keras_own_layers() -> None:
-    """Under this process's backend (TensorFlow in the suite): bit for bit, and the values are not the same
-    without dropout or L2 (so the comparison can tell)."""
+    """Under this process's backend (TensorFlow in the suite; tests/test_compilations.py runs the same check under
+    JAX): bit for bit, and the values are not the same without dropout or L2 (so the comparison can tell)."""
     assert same_weights_both_ways() == {"mlp": True, "cnn": True}
     plain = _weights_after_an_epoch({**MLP, "dropout_1": 0, "dropout_2": 0, "l2": 0})
     assert not np.array_equal(plain[0], _weights_after_an_epoch(MLP)[0])
-
-
-JAX_CHECK = """
-import json
-from tests.test_runtime_values import same_weights_both_ways
-print(json.dumps(same_weights_both_ways()))
-"""
-
-
-@pytest.mark.slow
-def test_the_same_weights_under_jax_where_the_values_are_traced() -> None:
-    env = {**os.environ, "KERAS_BACKEND": "jax", "PYTHONPATH": str(ROOT)}
-    done = subprocess.run([sys.executable, "-c", JAX_CHECK], capture_output=True, text=True, env=env, cwd=ROOT,
-                          timeout=600, check=False)  # fmt: skip
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert json.loads(done.stdout.strip().splitlines()[-1]) == {"mlp": True, "cnn": True}
 
 
 def test_the_values_are_variables_saved_and_loaded_with_the_model(tmp_path: Path) -> None:
