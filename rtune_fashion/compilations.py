@@ -105,9 +105,9 @@ def program_key(architecture: dict[str, Any], input_shape: tuple[int, ...], num_
 
 class FirstStepLock(keras.callbacks.Callback):
     """Hold the file lock ``directory/<key>.lock`` from the start of training until the first training step
-    has run, once: the trials of one machine and one program (:func:`program_key`) compile it one at a time,
-    so that all but the first read it from the cache. A lock left by a killed process is released by the
-    system with the process."""
+    has been compiled (or training ends), once: the trials of one machine and one program (:func:`program_key`)
+    compile it one at a time, so that all but the first read it from the cache. A lock left by a killed process
+    is released by the system with the process."""
 
     def __init__(self, directory: Path, key: str) -> None:
         super().__init__()
@@ -121,8 +121,12 @@ class FirstStepLock(keras.callbacks.Callback):
             self._file = open(self.path, "a")  # noqa: SIM115 - held across callbacks, closed in _release
             fcntl.flock(self._file, fcntl.LOCK_EX)
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        self._release()
+    # Released as the second step begins: the first step's call compiled the program (JAX compiles when it
+    # dispatches), and the cache holds it. Not on_train_batch_end: a callback with that hook makes Keras turn
+    # every step's metrics into Python numbers, waiting for the device at each step.
+    def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
+        if batch > 0:
+            self._release()
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self._release()

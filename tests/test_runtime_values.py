@@ -47,6 +47,8 @@ def test_the_same_weights_after_an_epoch_as_with_keras_own_layers() -> None:
     assert not np.array_equal(plain[0], _weights_after_an_epoch(MLP)[0])
 
 
+# The model is saved untrained (its optimizer unbuilt): Keras warns that it loads no optimizer variables.
+@pytest.mark.filterwarnings("ignore:Skipping variable loading for optimizer")
 def test_the_values_are_variables_saved_and_loaded_with_the_model(tmp_path: Path) -> None:
     model = models.build_model(CNN)
     values = {v.path: float(np.asarray(v)) for v in model.non_trainable_variables if v.path.endswith(("keep", "l2"))}
