@@ -340,8 +340,8 @@ def _run_cv(args: argparse.Namespace, spaces: list[str]) -> int:
         settings = ExperimentSettings(
             space=space, searcher="grid", name=f"{space}_grid" + ("_smoke" if args.smoke_test else ""),
             scheduler="fifo", max_epochs=1, seed=args.seed, storage=args.storage,
-            cpus_per_trial=args.cpus_per_trial, max_concurrent=args.max_concurrent, address=args.address,
-            retrain=False,
+            cpus_per_trial=args.cpus_per_trial, gpus_per_trial=0.0, max_concurrent=args.max_concurrent,
+            address=args.address, retrain=False,  # small tables' folds: the CPUs, as GridSearchCV, GPUs or not
         )  # fmt: skip
         options = {"folds": args.folds, "standardize": args.standardize, "epochs_cap": 2 if args.smoke_test else None}
         state = experiment_state(settings, train_cv, options) if args.resume else "new"

@@ -20,6 +20,7 @@ import fcntl
 import hashlib
 import json
 import threading
+import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,8 @@ from typing import Any
 import keras
 
 TRAIN_STEP = "jit(train_step)"
+LOCK_WAIT_S = 600.0  # the longest a trial waits for another's first step (a hang guard, not a timing)
+LOCK_POLL_S = 0.2
 _COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"  # jax._src.dispatch.BACKEND_COMPILE_EVENT
 _CACHE_HIT_EVENT = "/jax/compilation_cache/cache_hits"
 
@@ -56,19 +59,19 @@ class CompileCounter:
     def __init__(self) -> None:
         self._counts = CompileCounts()
         self._lock = threading.Lock()
-        self._cache_hit_pending = False
+        self._thread = threading.local()  # a cache read and its "compilation" event come in the same thread
 
     def _on_event(self, event: str, **_: Any) -> None:
         if event == _CACHE_HIT_EVENT:
-            self._cache_hit_pending = True
+            self._thread.cache_hit_pending = True
 
     def _on_duration(self, event: str, duration: float, **kwargs: Any) -> None:
         if event != _COMPILE_EVENT:
             return
         with self._lock:
             train_step = kwargs.get("fun_name") == TRAIN_STEP
-            if self._cache_hit_pending:  # this "compilation" was a read of the cache
-                self._cache_hit_pending = False
+            if getattr(self._thread, "cache_hit_pending", False):  # this "compilation" was a read of the cache
+                self._thread.cache_hit_pending = False
                 self._counts.train_step_cache_hits += train_step
                 return
             self._counts.train_step_compilations += train_step
@@ -109,31 +112,46 @@ class FirstStepLock(keras.callbacks.Callback):
     compile it one at a time, so that all but the first read it from the cache. A lock left by a killed process
     is released by the system with the process."""
 
-    def __init__(self, directory: Path, key: str) -> None:
+    def __init__(self, directory: Path, key: str, wait_s: float = LOCK_WAIT_S) -> None:
         super().__init__()
-        directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / f"{key}.lock"
+        self.wait_s = wait_s
         self._file: Any = None
         self._done = False
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        if not self._done and self._file is None:
-            self._file = open(self.path, "a")  # noqa: SIM115 - held across callbacks, closed in _release
-            fcntl.flock(self._file, fcntl.LOCK_EX)
+        if self._done or self._file is not None:
+            return
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._file = open(self.path, "a")  # noqa: SIM115 - held across callbacks, closed in release()
+            deadline = time.monotonic() + self.wait_s
+            while True:
+                try:
+                    fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    return
+                except BlockingIOError:
+                    if time.monotonic() > deadline:  # a hang guard: compile alongside rather than wait for ever
+                        break
+                    time.sleep(LOCK_POLL_S)
+        except OSError:  # a file system without locks: compile without waiting, as before
+            pass
+        self.release()
 
     # Released as the second step begins: the first step's call compiled the program (JAX compiles when it
     # dispatches), and the cache holds it. Not on_train_batch_end: a callback with that hook makes Keras turn
     # every step's metrics into Python numbers, waiting for the device at each step.
     def on_train_batch_begin(self, batch: int, logs: dict | None = None) -> None:
         if batch > 0:
-            self._release()
+            self.release()
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        self._release()
+        self.release()
 
-    def _release(self) -> None:
+    def release(self) -> None:
+        """Let the next trial of the program go (closing the file unlocks it); safe to call again. The trainable
+        calls it after training too: Keras skips ``on_train_end`` when training raises."""
+        self._done = True
         if self._file is not None:
-            fcntl.flock(self._file, fcntl.LOCK_UN)
             self._file.close()
             self._file = None
-            self._done = True

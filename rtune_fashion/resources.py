@@ -32,9 +32,17 @@ class GpuNode:
     gpus: float
     runs_driver: bool = False
 
+    @property
+    def trial_cpus(self) -> float:
+        """The CPUs its trials may take: all, less one for the driver on the driver's node."""
+        return self.cpus - (DRIVER_CPUS if self.runs_driver else 0)
+
     def cpus_per_trial(self) -> float:
-        trials = self.gpus * TRIALS_PER_GPU
-        return float(max(1, math.floor((self.cpus - (DRIVER_CPUS if self.runs_driver else 0)) / trials)))
+        return float(max(1, math.floor(self.trial_cpus / (self.gpus * TRIALS_PER_GPU))))
+
+    def trials_per_gpu(self, cpus_per_trial: float) -> int:
+        """How many trials of a quarter GPU and ``cpus_per_trial`` CPUs run at once per GPU of this node."""
+        return min(TRIALS_PER_GPU, math.floor(self.trial_cpus / cpus_per_trial / self.gpus))
 
 
 @dataclass(frozen=True)
@@ -61,13 +69,17 @@ def gpu_nodes() -> list[GpuNode]:
 
 def choose(cpus_per_trial: float | None, gpus_per_trial: float | None, nodes: list[GpuNode]) -> Resources:
     """The resources per trial for what the user gave (None: not given) on a cluster with GPU ``nodes``."""
+    nodes = [node for node in nodes if node.trial_cpus >= 1]  # a GPU node without CPUs for trials runs none
     if gpus_per_trial is not None or not nodes:
         return Resources(1.0 if cpus_per_trial is None else cpus_per_trial, gpus_per_trial or 0.0, None)
     cpus = min(node.cpus_per_trial() for node in nodes) if cpus_per_trial is None else cpus_per_trial
     live = all(node.name.endswith(" GPU") for node in nodes)
     where = (f"on {sum(n.gpus for n in nodes):g} GPU(s)" if live
              else "on " + ", ".join(n.name for n in nodes) + ", which the autoscaler starts")  # fmt: skip
+    fit = min(node.trials_per_gpu(cpus) for node in nodes)
+    chosen = (f"{TRIALS_PER_GPU} trials per GPU {where}, {cpus:g} CPUs each" if fit >= TRIALS_PER_GPU else
+              f"a quarter GPU per trial {where}, {cpus:g} CPUs each: {max(fit, 0)} trial(s) per GPU at a time, as "
+              "the CPUs allow")  # fmt: skip
     return Resources(cpus, 1 / TRIALS_PER_GPU,
-                     f"{TRIALS_PER_GPU} trials per GPU {where}, {cpus:g} CPUs each (the default where there are "
-                     "GPUs: --gpus-per-trial 0 keeps the trials on the CPUs, --gpus-per-trial and --cpus-per-trial "
-                     "choose).")  # fmt: skip
+                     f"{chosen} (the default where there are GPUs: --gpus-per-trial 0 keeps the trials on the CPUs, "
+                     "--gpus-per-trial and --cpus-per-trial choose).")  # fmt: skip

@@ -25,7 +25,9 @@ from keras import ops
 
 
 def _scalar(layer: keras.layers.Layer, name: str, value: float) -> keras.Variable:
-    return layer.add_weight(shape=(), initializer=keras.initializers.Constant(value), trainable=False, name=name)
+    # float32 whatever the layer's dtype policy, as the Python number Keras would use (never cast to bfloat16)
+    return layer.add_weight(shape=(), initializer=keras.initializers.Constant(value), dtype="float32",
+                            trainable=False, autocast=False, name=name)  # fmt: skip
 
 
 @keras.saving.register_keras_serializable(package="rtune_fashion")
@@ -54,11 +56,11 @@ class RuntimeDropout(keras.layers.Dropout):
     def call(self, inputs: Any, training: bool = False) -> Any:
         if not training or keras.backend.backend() != "jax":
             return super().call(inputs, training=training)
-        keep = ops.cast(self.keep_value, inputs.dtype)
+        keep = ops.convert_to_tensor(self.keep_value)  # float32, as Keras' Bernoulli draw compares
         kept = keras.random.uniform(ops.shape(inputs), seed=self.seed_generator) < keep
         # Keras divides by a constant keep, which XLA turns into a product with its reciprocal: the same here,
-        # so that the numbers agree bit for bit.
-        return ops.where(kept, inputs * (1.0 / keep), ops.zeros_like(inputs))
+        # so that the numbers agree bit for bit in float32 (under a mixed-precision policy they may not).
+        return ops.where(kept, inputs * ops.cast(1.0 / keep, inputs.dtype), ops.zeros_like(inputs))
 
 
 class _FactorL2(keras.regularizers.Regularizer):

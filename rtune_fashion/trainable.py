@@ -106,5 +106,9 @@ def train_trial(config: dict[str, Any], *, data: Dataset, max_epochs: int, seed:
             tune.report({**metrics, "best_val_accuracy": best, "node_id": node_id, "reported_at": time.time()},
                         checkpoint=tune.Checkpoint.from_directory(directory))  # fmt: skip
 
-    fit_epochs(model, config, data, start_epoch=int(state["epoch"]), end_epoch=max_epochs, on_epoch=report,
-               callbacks=callbacks)  # fmt: skip
+    try:
+        fit_epochs(model, config, data, start_epoch=int(state["epoch"]), end_epoch=max_epochs, on_epoch=report,
+                   callbacks=callbacks)  # fmt: skip
+    finally:
+        for callback in callbacks:
+            callback.release()  # a trial that failed in its first step must not hold the next one back

@@ -137,7 +137,9 @@ def in_fresh_process(isolated: bool, function: Callable[..., Any], *args: Any) -
 
 
 def run_tune(data: Dataset, storage: Path, name: str, **settings: Any) -> tuple[float, Path]:
-    """One rtune experiment (no retraining); (wall seconds of the whole call, Ray's start included, its dir)."""
+    """One rtune experiment (no retraining); (wall seconds of the whole call, Ray's start included, its dir). On the
+    CPUs unless ``settings`` gives ``gpus_per_trial`` (the GPU section): the other sections compare CPU runs."""
+    settings = {"gpus_per_trial": 0.0, **settings}
     experiment = ExperimentSettings(storage=str(storage), name=name, retrain=False, **settings)
     started = time.perf_counter()
     run_experiment(experiment, echo=lambda line: None, data=data)

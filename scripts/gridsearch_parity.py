@@ -79,7 +79,7 @@ def with_rtune(data, base: dict, optimizers: list[str], folds: int, seed: int) -
                                        params={**base, "optimizer": tune.grid_search(optimizers)}))  # fmt: skip
     with tempfile.TemporaryDirectory() as storage:
         settings = ExperimentSettings(space=space.name, searcher="grid", scheduler="fifo", max_epochs=1, seed=seed,
-                                      storage=storage, retrain=False)  # fmt: skip
+                                      storage=storage, retrain=False, gpus_per_trial=0.0)  # as GridSearchCV: CPUs
         started = time.perf_counter()
         run_experiment(settings, echo=lambda line: None, trainable=train_cv, data=data,
                        trainable_options={"folds": folds, "standardize": False})  # fmt: skip

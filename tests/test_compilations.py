@@ -7,16 +7,15 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
 
 from rtune_fashion import config as cfg
-from rtune_fashion.compilations import REPORTED
+from rtune_fashion.compilations import REPORTED, FirstStepLock
 from rtune_fashion.results import load_experiment
 from tests.helpers import ROOT
-
-pytestmark = pytest.mark.slow
 
 TRIALS = 6
 # A search of TRIALS trials over at most two architectures (one or two hidden layers); everything else that
@@ -41,6 +40,7 @@ run_experiment(ExperimentSettings(space="compile_probe", searcher="random", num_
 """
 
 
+@pytest.mark.slow
 def test_a_search_compiles_each_architecture_s_training_step_once(tmp_path: Path, capsys) -> None:
     """Under JAX, in one process: the weights after an epoch with runtime values equal Keras' own layers' bit for
     bit (tests/test_runtime_values.py compares them under TensorFlow), then the search, its final model and its
@@ -82,3 +82,29 @@ def test_architectures_differ_in_shapes_not_in_runtime_values() -> None:
     assert all(cfg.architecture(c) == cfg.architecture(base) for c in same)
     assert all(cfg.architecture(c) != cfg.architecture(base) for c in other)
     assert cfg.architecture(base)["dropout_1"] is True and "learning_rate" not in cfg.architecture(base)
+
+
+def test_the_first_step_lock_holds_a_second_trial_of_the_program_until_the_first_compiled(tmp_path: Path) -> None:
+    """Two trials of one program (each its own open file, as two processes have): the second waits in
+    on_train_begin until the first's second step begins; one that waits past its guard goes on; release() is
+    safe to call again, and a later fit of the same trial does not take the lock again."""
+    first, second = FirstStepLock(tmp_path, "k"), FirstStepLock(tmp_path, "k")
+    first.on_train_begin()
+    entered = threading.Event()
+    waiter = threading.Thread(target=lambda: (second.on_train_begin(), entered.set()), daemon=True)
+    waiter.start()
+    assert not entered.wait(1.0)  # held: the first trial has not run a step yet
+    first.on_train_batch_begin(0)
+    assert not entered.wait(0.5)  # the first step's call (the compilation) is still going
+    first.on_train_batch_begin(1)
+    assert entered.wait(30)  # released: the second goes on, to read the cache
+    impatient = FirstStepLock(tmp_path, "k", wait_s=0.3)
+    impatient.on_train_begin()  # the second holds it now: the guard runs out and it goes on without
+    second.release()
+    second.release()
+    first.on_train_begin()  # a later epoch's fit of a trial that has compiled: nothing to wait for
+    assert first._file is None and impatient._file is None
+    other = FirstStepLock(tmp_path, "k", wait_s=0.3)
+    other.on_train_begin()
+    assert other._file is not None  # free again: taken at once
+    other.release()
