@@ -371,8 +371,8 @@ def test_the_final_step_takes_the_free_cpus_when_part_of_the_node_stays_held(ray
     wait_for(lambda: ray.available_resources().get("CPU", 0) == RAY_CPUS - 1, "the held CPU in Ray's count")
     pool = concurrent.futures.ThreadPoolExecutor(1)
     try:
-        settings = ExperimentSettings(space="mlp_hyperas", searcher="random")
-        step = pool.submit(experiment._run_final_step, settings, False, _cpus_given)
+        settings = ExperimentSettings(space="mlp_hyperas", searcher="random", cpus_per_trial=1, gpus_per_trial=0)
+        step = pool.submit(experiment._run_final_step, settings, False, _cpus_given)  # resolved as run_experiment does
         assert step.result(timeout=HANG_TIMEOUT_S) == RAY_CPUS - 1  # the free ones, not the whole node
     finally:
         pool.shutdown(wait=False)
