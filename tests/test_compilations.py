@@ -15,7 +15,7 @@ import pytest
 from rtune_fashion import config as cfg
 from rtune_fashion.compilations import REPORTED, FirstStepLock
 from rtune_fashion.results import load_experiment
-from tests.helpers import ROOT
+from tests.helpers import HANG_TIMEOUT_S, ROOT
 
 TRIALS = 6
 # A search of TRIALS trials over at most two architectures (one or two hidden layers); everything else that
@@ -97,7 +97,7 @@ def test_the_first_step_lock_holds_a_second_trial_of_the_program_until_the_first
     first.on_train_batch_begin(0)
     assert not entered.wait(0.5)  # the first step's call (the compilation) is still going
     first.on_train_batch_begin(1)
-    assert entered.wait(30)  # released: the second goes on, to read the cache
+    assert entered.wait(HANG_TIMEOUT_S)  # released: the second goes on, to read the cache
     impatient = FirstStepLock(tmp_path, "k", wait_s=0.3)
     impatient.on_train_begin()  # the second holds it now: the guard runs out and it goes on without
     second.release()

@@ -22,8 +22,8 @@ def test_gpus_are_shared_four_ways_with_the_cpus_divided_among_the_trials() -> N
 
 def test_what_the_user_gives_is_kept_and_cpu_only_clusters_keep_the_old_defaults() -> None:
     gpu = [GpuNode("1 GPU", cpus=16, gpus=1)]
-    assert choose(None, None, []) == choose(None, None, []) and choose(None, None, []).line is None
-    assert (choose(None, None, []).cpus_per_trial, choose(None, None, []).gpus_per_trial) == (1, 0)
+    cpu_only = choose(None, None, [])
+    assert (cpu_only.cpus_per_trial, cpu_only.gpus_per_trial, cpu_only.line) == (1, 0, None)
     forced_cpu = choose(None, 0.0, gpu)
     assert (forced_cpu.cpus_per_trial, forced_cpu.gpus_per_trial, forced_cpu.line) == (1, 0, None)
     assert (choose(2.0, 0.5, gpu).cpus_per_trial, choose(2.0, 0.5, gpu).gpus_per_trial) == (2, 0.5)
