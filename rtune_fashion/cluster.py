@@ -17,9 +17,11 @@ from typing import Any
 
 import ray
 
+from rtune_fashion.rehearsal import PROVIDER_MODULE
+
 RAY_UP_CONFIG = Path.home() / "ray_bootstrap_config.yaml"  # where ray up leaves the config on the head
 # Providers whose nodes are processes of this machine (a rehearsal), not machines of their own.
-LOCAL_PROVIDERS = ("fake_multinode",)
+LOCAL_PROVIDERS = ("fake_multinode", PROVIDER_MODULE)
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,8 @@ def read_autoscaler_config(path: Path) -> AutoscalerConfig:
     types = [NodeType(name, {k: float(v) for k, v in (spec.get("resources") or {}).items()},
                       int(spec.get("max_workers", 0)), name == head)
              for name, spec in (config.get("available_node_types") or {}).items()]  # fmt: skip
-    return AutoscalerConfig(path, types, (config.get("provider") or {}).get("type") in LOCAL_PROVIDERS)
+    provider = config.get("provider") or {}
+    return AutoscalerConfig(path, types, provider.get("module", provider.get("type")) in LOCAL_PROVIDERS)
 
 
 def autoscaler_config() -> AutoscalerConfig | None:

@@ -5,9 +5,10 @@ and starts and stops worker nodes for waiting trials, as processes here (Ray's f
 same resources, ``min_workers``/``max_workers``, cluster-wide ``max_workers`` and ``upscaling_speed``; only the
 idle timeout is scaled down (10 minutes -> :data:`IDLE_TIMEOUT_MINUTES`), each worker's object store is capped
 (:data:`WORKER_OBJECT_STORE_BYTES`: a laptop holds several), and the cloud parts (provider, Docker, setup
-commands) give way to the fake provider. :class:`LocalAutoscalingCluster` starts its head with its own temp dir
-and ports, and stops exactly the processes it started (never ``ray stop``, which would end every Ray on the
-machine, a user's search included).
+commands) give way to the fake provider (:mod:`rtune_fashion.rehearsal_provider`, which also lets a worker
+killed from outside go, as a cloud's provider does, so that the autoscaler replaces it).
+:class:`LocalAutoscalingCluster` starts its head with its own temp dir and ports, and stops exactly the processes
+it started (never ``ray stop``, which would end every Ray on the machine, a user's search included).
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from rtune_fashion.errors import RtuneError
 
 IDLE_TIMEOUT_MINUTES = 0.1  # cluster.yaml's idle timeout, scaled down: an idle worker stops after about 6 s
 WORKER_OBJECT_STORE_BYTES = 500 * 2**20
+# Ray's fake multi-node provider, which also lets a worker killed from outside go, as a cloud's does (see there).
+PROVIDER_MODULE = "rtune_fashion.rehearsal_provider.RehearsalNodeProvider"
 FAKE_HEAD_TYPE = "ray.head.default"  # the name Ray's fake provider gives its head node type
 STOP_WAIT_S = 5.0
 START_TIMEOUT_S = 300.0
@@ -51,8 +54,9 @@ def rehearsal_config(cluster_yaml: dict[str, Any], gcs_address: str) -> dict[str
         "max_workers": cluster_yaml["max_workers"],
         "upscaling_speed": cluster_yaml.get("upscaling_speed", 1.0),
         "idle_timeout_minutes": IDLE_TIMEOUT_MINUTES,
-        "provider": {"type": "fake_multinode", "use_node_id_as_ip": True, "disable_node_updaters": True,
-                     "disable_launch_config_check": True, "gcs_address": gcs_address},  # fmt: skip
+        "provider": {"type": "external", "module": PROVIDER_MODULE, "use_node_id_as_ip": True,
+                     "disable_node_updaters": True, "disable_launch_config_check": True,
+                     "gcs_address": gcs_address},  # fmt: skip
         "available_node_types": types,
         "head_node_type": FAKE_HEAD_TYPE,
         "auth": {},
@@ -183,6 +187,26 @@ def worker_nodes() -> list[dict[str, Any]]:
     import ray
 
     return [n for n in ray.nodes() if n["Alive"] and not n["Resources"].get("node:__internal_head__")]
+
+
+def terminate_worker(node_id: str) -> int:
+    """End the rehearsal's worker ``node_id`` as a cloud ends an instance behind the autoscaler's back (a spot
+    preemption, a console's "terminate"): SIGKILL to every process of the node (those the fake provider started
+    with its node id). Returns how many processes were killed. The provider then stops listing the node and the
+    autoscaler may start another (:mod:`rtune_fashion.rehearsal_provider`)."""
+    import psutil
+    import ray  # noqa: F401 - makes Ray's psutil importable
+
+    killed = []
+    for process in psutil.process_iter():
+        try:
+            if process.environ().get("RAY_OVERRIDE_NODE_ID_FOR_TESTING") == node_id:
+                process.kill()
+                killed.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+    psutil.wait_procs(killed, timeout=STOP_WAIT_S)
+    return len(killed)
 
 
 def _watch_workers(finished: Any) -> dict[str, dict[str, float]]:

@@ -1,33 +1,46 @@
-"""Does Ray's autoscaler replace a lost worker? A probe on the local rehearsal cluster (issue 17, left open).
+"""What a lost worker costs a search on the local rehearsal cluster (issue 17): a timeline.
 
-    python scripts/probe_worker_loss.py [--autoscaler-v2]
+    python scripts/probe_worker_loss.py [--epochs 8] [--train-size 6000] [--autoscaler-v2]
 
-Starts :class:`rtune_fashion.rehearsal.LocalAutoscalingCluster` from cluster.yaml, submits one task of a quarter
-GPU and 2 CPUs that sleeps 150 s (the autoscaler starts a gpu_worker for it), kills every process of that worker
-five seconds later (what a cloud's termination of the instance does), and prints the live workers every 10 s
-until another one is up (or 100 s pass). Measured 2026-12-07 with the default (v1) autoscaler: killed at 12 s,
-gone from Ray's nodes at 32 s, a new gpu_worker at 42 s. With ``--autoscaler-v2`` no worker started in 400 s.
+Starts :class:`rtune_fashion.rehearsal.LocalAutoscalingCluster` from cluster.yaml and runs one trial of the
+mlp_hyperas space there with the default resources (a quarter GPU and 2 CPUs of a ``gpu_worker``, which the
+autoscaler starts). Once the trial has its first checkpoint, every process of its worker is killed
+(:func:`rtune_fashion.rehearsal.terminate_worker`: what a cloud's preemption does), and the script prints when the
+node left Ray's list, when the autoscaler's replacement joined, when the trial reported from it (and from which
+epoch on), and when the search ended. The test of this path is tests/test_autoscaler.py; this script is for
+the seconds.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
+import json
 import os
+import tempfile
+import threading
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
+def _rows(experiment_dir: Path) -> list[dict]:
+    rows = []
+    for path in experiment_dir.glob("trial_*/result.json"):
+        rows += [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=8)
+    parser.add_argument("--train-size", type=int, default=6000)
     parser.add_argument("--autoscaler-v2", action="store_true")
     args = parser.parse_args()
     os.environ["RAY_enable_autoscaler_v2"] = "1" if args.autoscaler_v2 else "0"  # noqa: SIM112 - Ray spells it so
-    import ray
 
-    from rtune_fashion.rehearsal import LocalAutoscalingCluster, worker_nodes
+    from rtune_fashion.experiment import ExperimentSettings, run_experiment
+    from rtune_fashion.rehearsal import LocalAutoscalingCluster, terminate_worker, worker_nodes
 
     started = time.time()
 
@@ -35,36 +48,31 @@ def main() -> None:
         print(f"{time.time() - started:6.1f} s", *words, flush=True)
 
     with LocalAutoscalingCluster(ROOT / "cluster.yaml") as cluster:
-        ray.init(address=cluster.address, logging_level="ERROR")
+        settings = ExperimentSettings(space="mlp_hyperas", searcher="random", scheduler="fifo", num_samples=1,
+                                      max_epochs=args.epochs, max_failures=3, retrain=False, address=cluster.address,
+                                      storage=tempfile.mkdtemp(prefix="rtune-loss-"), train_size=args.train_size,
+                                      val_size=1000, test_size=1000)  # fmt: skip
+        say("cluster up at", cluster.address)
 
-        @ray.remote(num_cpus=2, num_gpus=0.25)
-        def hold(seconds: float) -> None:
-            time.sleep(seconds)
+        def terminate_after_the_first_checkpoint() -> None:
+            while not (rows := _rows(settings.experiment_dir)):
+                time.sleep(0.1)
+            victim = rows[0]["node_id"]
+            say(f"epoch 1 reported on worker ...{victim[-5:]}; killed {terminate_worker(victim)} of its processes")
+            while not (others := [n["NodeID"] for n in worker_nodes() if n["NodeID"] != victim]):
+                time.sleep(0.1)
+            say(f"the autoscaler's new worker ...{others[0][-5:]} joined")
+            while True:
+                moved = [row for row in _rows(settings.experiment_dir) if row["node_id"] != victim]
+                if moved:
+                    say(f"epoch {moved[0]['epoch']} reported on the new worker ...{moved[0]['node_id'][-5:]}")
+                    return
+                time.sleep(0.1)
 
-        pending = hold.remote(150)  # noqa: F841 - kept alive: the demand the autoscaler serves
-        while not worker_nodes():
-            time.sleep(1)
-        victim = worker_nodes()[0]["NodeID"]
-        say("worker up:", victim)
-        import psutil  # Ray ships it (ray/thirdparty_files), importable once ray is
-
-        time.sleep(5)
-        killed = 0
-        for process in psutil.process_iter():
-            with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
-                if process.environ().get("RAY_OVERRIDE_NODE_ID_FOR_TESTING") == victim:
-                    process.kill()
-                    killed += 1
-        say(f"killed {killed} processes of the worker")
-        deadline = time.time() + 100
-        while time.time() < deadline:
-            alive = [node["NodeID"] for node in worker_nodes()]
-            say("live workers (id ends):", [node[-6:] for node in alive])
-            if any(node != victim for node in alive):
-                say("replaced")
-                break
-            time.sleep(10)
-        ray.shutdown()
+        watcher = threading.Thread(target=terminate_after_the_first_checkpoint, daemon=True)
+        watcher.start()
+        summary = run_experiment(settings, echo=lambda line: say(line))
+        say("search ended:", summary["trials"])
 
 
 if __name__ == "__main__":

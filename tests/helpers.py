@@ -134,3 +134,19 @@ def waits_before_reporting(config: dict, **kwargs) -> None:
     while time.monotonic() < deadline:
         time.sleep(0.1)
     train_trial(config, **kwargs)
+
+
+def trains_an_epoch_then_waits_to_be_killed(config: dict, *, max_epochs: int, **kwargs) -> None:
+    """``train_trial``, except that a trial without a checkpoint trains one epoch (reported and checkpointed),
+    then waits for a test to kill its node, failing after HANG_TIMEOUT_S. Restored from its checkpoint, it trains
+    the rest. So the kill lands between two checkpoints, on any machine."""
+    from ray import tune
+
+    from rtune_fashion.trainable import train_trial
+
+    if tune.get_checkpoint() is not None:
+        train_trial(config, max_epochs=max_epochs, **kwargs)
+        return
+    train_trial(config, max_epochs=1, **kwargs)
+    time.sleep(HANG_TIMEOUT_S)
+    raise TimeoutError(f"the node of this trial was not killed in {HANG_TIMEOUT_S:.0f} s")

@@ -6,10 +6,13 @@ it did not start: a bystander Ray, started here, must outlive them."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -26,8 +29,17 @@ from rtune_fashion.rehearsal import (
     processes_of,
     rehearsal_config,
     rehearse,
+    terminate_worker,
+    wait_until,
+    worker_nodes,
 )
-from tests.helpers import ROOT
+from rtune_fashion.results import load_experiment
+from tests.helpers import (
+    HANG_TIMEOUT_S,
+    ROOT,
+    assert_continued_from_checkpoint,
+    trains_an_epoch_then_waits_to_be_killed,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]  # one worker with the other own-Ray tests
 CLUSTER_YAML = ROOT / "cluster.yaml"
@@ -121,6 +133,56 @@ def test_requests_are_checked_against_the_node_types_the_autoscaler_may_start(by
             config = cluster.autoscaler_config()
             assert config is not None and config.local and {t.name for t in config.node_types} == {
                 FAKE_HEAD_TYPE, "gpu_worker"}
+        finally:
+            ray.shutdown()
+        processes = local.processes()
+    assert processes and not any(p.is_running() for p in processes)
+    assert all(process.is_running() for process in bystander)
+
+
+def _first_nodes(experiment_dir: Path) -> dict[str, str]:
+    """For each trial that has reported, the node its first epoch ran on."""
+    first = {}
+    for path in experiment_dir.glob("trial_*/result.json"):
+        line = next((line for line in path.read_text().splitlines() if line.strip()), None)
+        if line is not None:
+            first[path.parent.name] = json.loads(line)["node_id"]
+    return first
+
+
+def test_a_worker_terminated_mid_search_is_replaced_and_its_trials_continue(bystander, tmp_path: Path) -> None:
+    """cluster.yaml's gpu_worker ended from outside the autoscaler mid-search (every process killed, as a cloud
+    ends a preempted instance) once each trial has a checkpoint: the autoscaler starts another gpu_worker, each
+    trial goes on there from its checkpoint, the search ends without an error, and the idle replacement is
+    stopped. The trials wait for the kill after their first epoch, so it lands between two checkpoints on any
+    machine."""
+    with LocalAutoscalingCluster(CLUSTER_YAML) as local:
+        settings = ExperimentSettings(space="mlp_hyperas", searcher="random", scheduler="fifo", num_samples=2,
+                                      max_epochs=3, max_failures=2, retrain=False, address=local.address,
+                                      storage=str(tmp_path), train_size=2000, val_size=300, test_size=300,
+                                      time_budget_s=HANG_TIMEOUT_S)  # a hang guard: trials left waiting fail below
+        victims: dict[str, int] = {}
+
+        def terminate_the_workers_once_each_trial_has_a_checkpoint() -> None:
+            deadline = time.monotonic() + HANG_TIMEOUT_S
+            while len(first := _first_nodes(settings.experiment_dir)) < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+            for node in set(first.values()):
+                victims[node] = terminate_worker(node)
+
+        terminator = threading.Thread(target=terminate_the_workers_once_each_trial_has_a_checkpoint, daemon=True)
+        terminator.start()
+        summary = run_experiment(settings, echo=lambda _: None, trainable=trains_an_epoch_then_waits_to_be_killed)
+        terminator.join(timeout=60)
+        assert victims and all(killed > 0 for killed in victims.values())
+        assert summary["trials"]["finished"] == 2 and summary["trials"]["errored"] == 0
+        for trial in load_experiment(settings.experiment_dir).trials:
+            assert len(trial.nodes) == 2 and trial.nodes[0] in victims, trial.nodes
+            assert trial.nodes[1] not in victims  # a new worker: the head has no CPU or GPU for trials
+            assert_continued_from_checkpoint(trial.trial_id, [int(row["epoch"]) for row in trial.history], 3)
+        ray.init(address=local.address, logging_level="ERROR")
+        try:
+            wait_until(lambda: not worker_nodes(), "the idle replacement stopped", HANG_TIMEOUT_S)
         finally:
             ray.shutdown()
         processes = local.processes()
