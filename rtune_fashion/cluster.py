@@ -17,11 +17,10 @@ from typing import Any
 
 import ray
 
-from rtune_fashion.rehearsal import PROVIDER_MODULE
-
 RAY_UP_CONFIG = Path.home() / "ray_bootstrap_config.yaml"  # where ray up leaves the config on the head
-# Providers whose nodes are processes of this machine (a rehearsal), not machines of their own.
-LOCAL_PROVIDERS = ("fake_multinode", PROVIDER_MODULE)
+# The node provider of `rtune rehearse-cluster` (an "external" provider to Ray): Ray's fake multi-node provider,
+# whose nodes are processes of this machine, as are Ray's own fake provider's.
+REHEARSAL_PROVIDER = "rtune_fashion.rehearsal_provider.RehearsalNodeProvider"
 
 
 @dataclass(frozen=True)
@@ -72,7 +71,13 @@ def read_autoscaler_config(path: Path) -> AutoscalerConfig:
                       int(spec.get("max_workers", 0)), name == head)
              for name, spec in (config.get("available_node_types") or {}).items()]  # fmt: skip
     provider = config.get("provider") or {}
-    return AutoscalerConfig(path, types, provider.get("module", provider.get("type")) in LOCAL_PROVIDERS)
+    return AutoscalerConfig(path, types, _is_local(provider))
+
+
+def _is_local(provider: dict[str, Any]) -> bool:
+    """Whether a provider config's nodes are processes of this machine (a rehearsal), not machines of their own."""
+    kind = provider.get("type")
+    return kind == "fake_multinode" or (kind == "external" and provider.get("module") == REHEARSAL_PROVIDER)
 
 
 def autoscaler_config() -> AutoscalerConfig | None:

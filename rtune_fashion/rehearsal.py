@@ -26,12 +26,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from rtune_fashion.cluster import REHEARSAL_PROVIDER
 from rtune_fashion.errors import RtuneError
 
 IDLE_TIMEOUT_MINUTES = 0.1  # cluster.yaml's idle timeout, scaled down: an idle worker stops after about 6 s
 WORKER_OBJECT_STORE_BYTES = 500 * 2**20
-# Ray's fake multi-node provider, which also lets a worker killed from outside go, as a cloud's does (see there).
-PROVIDER_MODULE = "rtune_fashion.rehearsal_provider.RehearsalNodeProvider"
 FAKE_HEAD_TYPE = "ray.head.default"  # the name Ray's fake provider gives its head node type
 STOP_WAIT_S = 5.0
 START_TIMEOUT_S = 300.0
@@ -54,7 +53,7 @@ def rehearsal_config(cluster_yaml: dict[str, Any], gcs_address: str) -> dict[str
         "max_workers": cluster_yaml["max_workers"],
         "upscaling_speed": cluster_yaml.get("upscaling_speed", 1.0),
         "idle_timeout_minutes": IDLE_TIMEOUT_MINUTES,
-        "provider": {"type": "external", "module": PROVIDER_MODULE, "use_node_id_as_ip": True,
+        "provider": {"type": "external", "module": REHEARSAL_PROVIDER, "use_node_id_as_ip": True,
                      "disable_node_updaters": True, "disable_launch_config_check": True,
                      "gcs_address": gcs_address},  # fmt: skip
         "available_node_types": types,
@@ -142,7 +141,10 @@ class LocalAutoscalingCluster:
         # Token authentication off: Ray turns it on for a `ray start` wherever ~/.ray/auth_token exists, and then
         # a driver given the address (this one, a job's) must be told to send it. The rehearsal listens on this
         # machine's loopback only (--node-ip-address) and lives for minutes.
-        env = {**os.environ, "RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1", "RAY_AUTH_MODE": "disabled"}
+        # Autoscaler v1: under v2 (RAY_enable_autoscaler_v2=1) the fake provider's cluster started no worker in
+        # 400 s (docs/MEASURED.md).
+        env = {**os.environ, "RAY_FAKE_CLUSTER": "1", "AUTOSCALER_UPDATE_INTERVAL_S": "1", "RAY_AUTH_MODE": "disabled",
+               "RAY_enable_autoscaler_v2": "0"}
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=START_TIMEOUT_S, check=False)
         if done.returncode != 0:
             self.stop()
@@ -152,6 +154,26 @@ class LocalAutoscalingCluster:
     def processes(self) -> list[Any]:
         """The live processes of this cluster (see :func:`processes_of`)."""
         return processes_of(self.temp_dir)
+
+    def terminate_workers(self, node_ids: set[str]) -> dict[str, int]:
+        """End this cluster's workers ``node_ids`` as a cloud ends instances behind the autoscaler's back (a spot
+        preemption, a console's "terminate"): SIGKILL, all at once, to each node's raylet and the workers and
+        agents it started (they carry its node id). Returns how many processes of each node were killed. The
+        provider then drops the nodes, and the autoscaler may start others (:mod:`rtune_fashion.rehearsal_provider`).
+        """
+        import psutil
+
+        killed: dict[str, list[Any]] = {node: [] for node in node_ids}
+        for process in self.processes():
+            try:
+                node = process.environ().get("RAY_OVERRIDE_NODE_ID_FOR_TESTING")
+                if node in killed:
+                    process.kill()
+                    killed[node].append(process)
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                continue
+        psutil.wait_procs([p for processes in killed.values() for p in processes], timeout=STOP_WAIT_S)
+        return {node: len(processes) for node, processes in killed.items()}
 
     def stop(self) -> None:
         """Stop every process of this cluster (SIGTERM, then SIGKILL after STOP_WAIT_S) and delete its temp dir."""
@@ -187,26 +209,6 @@ def worker_nodes() -> list[dict[str, Any]]:
     import ray
 
     return [n for n in ray.nodes() if n["Alive"] and not n["Resources"].get("node:__internal_head__")]
-
-
-def terminate_worker(node_id: str) -> int:
-    """End the rehearsal's worker ``node_id`` as a cloud ends an instance behind the autoscaler's back (a spot
-    preemption, a console's "terminate"): SIGKILL to every process of the node (those the fake provider started
-    with its node id). Returns how many processes were killed. The provider then stops listing the node and the
-    autoscaler may start another (:mod:`rtune_fashion.rehearsal_provider`)."""
-    import psutil
-    import ray  # noqa: F401 - makes Ray's psutil importable
-
-    killed = []
-    for process in psutil.process_iter():
-        try:
-            if process.environ().get("RAY_OVERRIDE_NODE_ID_FOR_TESTING") == node_id:
-                process.kill()
-                killed.append(process)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
-            continue
-    psutil.wait_procs(killed, timeout=STOP_WAIT_S)
-    return len(killed)
 
 
 def _watch_workers(finished: Any) -> dict[str, dict[str, float]]:

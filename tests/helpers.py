@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import os
 import runpy
 import subprocess
@@ -61,11 +60,34 @@ def run_script_in_process(script: str, args: list[str], capsys) -> tuple[int, st
 
 def reported_epochs(experiment_dir: Path) -> dict[str, list[int]]:
     """For each trial directory, the epochs in its result.json, in the order they were reported."""
-    epochs = {}
-    for result_file in experiment_dir.glob("trial_*/result.json"):
-        lines = [json.loads(line) for line in result_file.read_text().splitlines() if line.strip()]
-        epochs[result_file.parent.name] = [line["epoch"] for line in lines]
-    return epochs
+    from rtune_fashion.results import read_history
+
+    return {path.parent.name: [row["epoch"] for row in read_history(path.parent)]
+            for path in experiment_dir.glob("trial_*/result.json")}  # fmt: skip
+
+
+def nodes_of_checkpointed_trials(experiment_dir: Path) -> dict[str, list[str]]:
+    """The trials for which Tune has registered a checkpoint, as its saved state says (each second while a search
+    runs), with the nodes each has run on. A trial's result.json line comes before that: Tune asks the trial for
+    the reported checkpoint after logging the result, and a node lost in between costs the trial its epoch."""
+    import warnings
+
+    from ray.tune import ExperimentAnalysis
+
+    from rtune_fashion.results import read_history
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            trials = ExperimentAnalysis(str(experiment_dir)).trials
+    except (ValueError, FileNotFoundError):
+        return {}  # no state saved yet
+    return {trial.trial_id: _nodes(read_history(experiment_dir / Path(trial.path).name))
+            for trial in trials if trial.checkpoint is not None}  # fmt: skip
+
+
+def _nodes(history: list[dict]) -> list[str]:
+    return list(dict.fromkeys(row["node_id"] for row in history))
 
 
 def start_driver(args: list[str], cwd: Path) -> subprocess.Popen:
@@ -136,17 +158,20 @@ def waits_before_reporting(config: dict, **kwargs) -> None:
     train_trial(config, **kwargs)
 
 
-def trains_an_epoch_then_waits_to_be_killed(config: dict, *, max_epochs: int, **kwargs) -> None:
-    """``train_trial``, except that a trial without a checkpoint trains one epoch (reported and checkpointed),
-    then waits for a test to kill its node, failing after HANG_TIMEOUT_S. Restored from its checkpoint, it trains
-    the rest. So the kill lands between two checkpoints, on any machine."""
+def trains_an_epoch_then_waits_to_be_killed(config: dict, *, max_epochs: int, doomed_node: str | None = None,
+                                             **kwargs) -> None:  # fmt: skip
+    """``train_trial``, except that a trial without a checkpoint on the node ``doomed_node`` (any node: None) trains
+    one epoch (reported and checkpointed), then waits for a test to end its node, failing after HANG_TIMEOUT_S.
+    Restored from its checkpoint, it trains the rest. So the loss lands between two checkpoints, on any machine."""
+    import ray
     from ray import tune
 
     from rtune_fashion.trainable import train_trial
 
-    if tune.get_checkpoint() is not None:
+    doomed = doomed_node in (None, ray.get_runtime_context().get_node_id())
+    if tune.get_checkpoint() is not None or not doomed:
         train_trial(config, max_epochs=max_epochs, **kwargs)
         return
     train_trial(config, max_epochs=1, **kwargs)
     time.sleep(HANG_TIMEOUT_S)
-    raise TimeoutError(f"the node of this trial was not killed in {HANG_TIMEOUT_S:.0f} s")
+    raise TimeoutError(f"the node of this trial was not ended in {HANG_TIMEOUT_S:.0f} s")

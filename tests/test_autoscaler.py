@@ -1,7 +1,7 @@
 """`ray up cluster.yaml` rehearsed for real on this machine: Ray's own autoscaler reads cluster.yaml's node types
 (rtune_fashion.rehearsal), starts workers for the main job's waiting trials, submitted with `ray job submit`,
-and stops them when idle; the resource and storage checks see the node types it may start. No test stops a Ray
-it did not start: a bystander Ray, started here, must outlive them."""
+and stops them when idle, and replaces one terminated mid-search; the resource and storage checks see the node
+types it may start. No test stops a Ray it did not start: a bystander Ray, started here, must outlive them."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 import ray
@@ -29,7 +31,6 @@ from rtune_fashion.rehearsal import (
     processes_of,
     rehearsal_config,
     rehearse,
-    terminate_worker,
     wait_until,
     worker_nodes,
 )
@@ -38,6 +39,7 @@ from tests.helpers import (
     HANG_TIMEOUT_S,
     ROOT,
     assert_continued_from_checkpoint,
+    nodes_of_checkpointed_trials,
     trains_an_epoch_then_waits_to_be_killed,
 )
 
@@ -81,6 +83,48 @@ def test_the_rehearsal_config_is_cluster_yaml_s_node_types() -> None:
         assert rehearsed["max_workers"] == node_type["max_workers"]
     assert (config["max_workers"], config["upscaling_speed"]) == (spec["max_workers"], spec["upscaling_speed"])
     assert config["idle_timeout_minutes"] < spec["idle_timeout_minutes"]  # scaled down, and only that
+    assert config["provider"]["module"] == "rtune_fashion.rehearsal_provider.RehearsalNodeProvider"
+
+
+def test_a_rehearsal_s_workers_count_as_this_machine_and_a_cloud_s_as_others(tmp_path: Path) -> None:
+    spec = yaml.safe_load(CLUSTER_YAML.read_text())
+    rehearsal = tmp_path / "autoscaling.json"  # what LocalAutoscalingCluster hands to `ray start`
+    rehearsal.write_text(json.dumps(rehearsal_config(spec, "127.0.0.1:1")))
+    assert cluster.read_autoscaler_config(rehearsal).local
+    assert not cluster.read_autoscaler_config(CLUSTER_YAML).local
+    stray = tmp_path / "stray.yaml"  # a cloud provider's config with a stray module key
+    stray.write_text(yaml.safe_dump({**spec, "provider": {"type": "aws", "module": "x.Y"}}))
+    assert not cluster.read_autoscaler_config(stray).local
+
+
+def test_the_rehearsal_provider_drops_a_worker_whose_raylet_exited(monkeypatch) -> None:
+    """As a cloud's API stops listing a terminated instance: a worker whose raylet has exited is no longer listed,
+    and what is left of it is stopped; a worker whose raylet runs, and the head, stay."""
+    from ray._private import ray_constants
+
+    from rtune_fashion.rehearsal_provider import RehearsalNodeProvider
+
+    class Worker:  # the part of ray._private.node.Node the provider reads and calls, around a real process
+        def __init__(self, command: list[str]) -> None:
+            self.raylet = subprocess.Popen(command)
+            self.all_processes = {ray_constants.PROCESS_TYPE_RAYLET: [SimpleNamespace(process=self.raylet)]}
+            self.stopped = False
+
+        def kill_all_processes(self, check_alive: bool, allow_graceful: bool) -> None:
+            self.stopped = True
+
+    monkeypatch.setenv("RAY_FAKE_CLUSTER", "1")
+    provider = RehearsalNodeProvider({"gcs_address": "127.0.0.1:1"}, "rehearsal")
+    (head,) = provider.non_terminated_nodes({})
+    exited, running = Worker(["true"]), Worker(["sleep", "60"])
+    exited.raylet.wait()
+    provider._nodes.update({"a": {"tags": {}, "node": exited}, "b": {"tags": {}, "node": running}})
+    try:
+        assert provider.non_terminated_nodes({}) == [head, "b"]
+        assert exited.stopped and not running.stopped and provider.is_terminated("a")
+    finally:
+        running.raylet.kill()
+        running.raylet.wait()
 
 
 def test_the_readme_command_scales_a_fresh_cluster_up_and_down(bystander, tmp_path: Path) -> None:
@@ -140,45 +184,41 @@ def test_requests_are_checked_against_the_node_types_the_autoscaler_may_start(by
     assert all(process.is_running() for process in bystander)
 
 
-def _first_nodes(experiment_dir: Path) -> dict[str, str]:
-    """For each trial that has reported, the node its first epoch ran on."""
-    first = {}
-    for path in experiment_dir.glob("trial_*/result.json"):
-        line = next((line for line in path.read_text().splitlines() if line.strip()), None)
-        if line is not None:
-            first[path.parent.name] = json.loads(line)["node_id"]
-    return first
-
-
 def test_a_worker_terminated_mid_search_is_replaced_and_its_trials_continue(bystander, tmp_path: Path) -> None:
-    """cluster.yaml's gpu_worker ended from outside the autoscaler mid-search (every process killed, as a cloud
-    ends a preempted instance) once each trial has a checkpoint: the autoscaler starts another gpu_worker, each
-    trial goes on there from its checkpoint, the search ends without an error, and the idle replacement is
-    stopped. The trials wait for the kill after their first epoch, so it lands between two checkpoints on any
-    machine."""
+    """cluster.yaml's gpu_workers ended from outside the autoscaler mid-search (their processes killed, as a cloud
+    ends a preempted instance) once Tune has each trial's first checkpoint: the autoscaler starts another
+    gpu_worker, each trial goes on there from its checkpoint (with the default --max-failures, one retry), the
+    search ends without an error, and the idle replacement is stopped. The trials wait for the kill after their
+    first epoch, so it lands between two checkpoints on any machine."""
     with LocalAutoscalingCluster(CLUSTER_YAML) as local:
         settings = ExperimentSettings(space="mlp_hyperas", searcher="random", scheduler="fifo", num_samples=2,
-                                      max_epochs=3, max_failures=2, retrain=False, address=local.address,
-                                      storage=str(tmp_path), train_size=2000, val_size=300, test_size=300,
+                                      max_epochs=3, retrain=False, address=local.address, storage=str(tmp_path),
+                                      train_size=2000, val_size=300, test_size=300,
                                       time_budget_s=HANG_TIMEOUT_S)  # a hang guard: trials left waiting fail below
-        victims: dict[str, int] = {}
+        seen: dict[str, Any] = {}
 
         def terminate_the_workers_once_each_trial_has_a_checkpoint() -> None:
-            deadline = time.monotonic() + HANG_TIMEOUT_S
-            while len(first := _first_nodes(settings.experiment_dir)) < 2 and time.monotonic() < deadline:
-                time.sleep(0.2)
-            for node in set(first.values()):
-                victims[node] = terminate_worker(node)
+            try:
+                deadline = time.monotonic() + HANG_TIMEOUT_S
+                while len(trials := nodes_of_checkpointed_trials(settings.experiment_dir)) < 2:
+                    assert time.monotonic() < deadline, "no checkpoint of each trial: a hang"
+                    time.sleep(0.5)
+                assert {nodes[0] for nodes in trials.values()} <= (alive := {n["NodeID"] for n in worker_nodes()})
+                seen["killed"] = local.terminate_workers(alive)  # all of them: any worker after is a new one
+            except BaseException as error:  # handed to the test below
+                seen["error"] = error
 
         terminator = threading.Thread(target=terminate_the_workers_once_each_trial_has_a_checkpoint, daemon=True)
         terminator.start()
         summary = run_experiment(settings, echo=lambda _: None, trainable=trains_an_epoch_then_waits_to_be_killed)
         terminator.join(timeout=60)
-        assert victims and all(killed > 0 for killed in victims.values())
+        if "error" in seen:
+            raise seen["error"]
+        assert seen["killed"] and all(count > 0 for count in seen["killed"].values())  # the raylet and its workers
         assert summary["trials"]["finished"] == 2 and summary["trials"]["errored"] == 0
         for trial in load_experiment(settings.experiment_dir).trials:
-            assert len(trial.nodes) == 2 and trial.nodes[0] in victims, trial.nodes
-            assert trial.nodes[1] not in victims  # a new worker: the head has no CPU or GPU for trials
+            assert len(trial.nodes) == 2 and trial.nodes[0] in seen["killed"], trial.nodes
+            assert trial.nodes[1] not in seen["killed"]  # a worker started after the kill: the head runs no trials
             assert_continued_from_checkpoint(trial.trial_id, [int(row["epoch"]) for row in trial.history], 3)
         ray.init(address=local.address, logging_level="ERROR")
         try:

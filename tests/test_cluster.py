@@ -7,7 +7,6 @@ device and trains on the CPU), which is what packing and placement need.
 
 from __future__ import annotations
 
-import json
 import threading
 import time
 from pathlib import Path
@@ -19,7 +18,13 @@ from ray.cluster_utils import Cluster
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
 from rtune_fashion.report import write_report
 from rtune_fashion.results import load_experiment
-from tests.helpers import HANG_TIMEOUT_S, assert_continued_from_checkpoint, trains_once_all_have_started
+from tests.helpers import (
+    HANG_TIMEOUT_S,
+    assert_continued_from_checkpoint,
+    nodes_of_checkpointed_trials,
+    trains_an_epoch_then_waits_to_be_killed,
+    trains_once_all_have_started,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]  # one worker: one module fixture
 SMALL = {"train_size": 2000, "val_size": 300, "test_size": 300}
@@ -86,31 +91,28 @@ def test_the_gpu_is_used_unasked_and_packs_four_trials(gpu_and_cpu_nodes, tmp_pa
     assert len(list((tmp_path / "started").iterdir())) == 4  # each trial started once, all side by side
 
 
-def _first_trial_on(experiment_dir: Path, node_id: str) -> bool:
-    for path in experiment_dir.glob("trial_*/result.json"):
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        if any(row.get("node_id") == node_id for row in rows):
-            return True
-    return False
-
-
 def test_a_lost_node_s_trial_continues_on_the_other_node(tmp_path: Path) -> None:
+    """Node B removed once Tune has the checkpoint of B's trial's first epoch (the trial waits there for it, so
+    the loss lands between two checkpoints on any machine): the trial continues on A from that checkpoint, with
+    the default --max-failures (one retry), and both trials finish."""
     cluster, (node_a, node_b) = _cluster({"num_cpus": 1}, {"num_cpus": 1})
     try:
-        settings = _settings(tmp_path, cluster.address, num_samples=2, max_epochs=4, max_failures=2,
-                             train_size=3000)  # fmt: skip
+        settings = _settings(tmp_path, cluster.address, num_samples=2, max_epochs=4)
         removed = threading.Event()
 
-        def remove_b_once_it_has_a_checkpoint() -> None:
+        def remove_b_once_its_trial_has_a_checkpoint() -> None:
             deadline = time.monotonic() + HANG_TIMEOUT_S
-            while time.monotonic() < deadline and not _first_trial_on(settings.experiment_dir, node_b.node_id):
-                time.sleep(0.2)
+            while time.monotonic() < deadline and not any(
+                node_b.node_id in nodes for nodes in nodes_of_checkpointed_trials(settings.experiment_dir).values()
+            ):
+                time.sleep(0.5)
             cluster.remove_node(node_b)
             removed.set()
 
-        remover = threading.Thread(target=remove_b_once_it_has_a_checkpoint, daemon=True)
+        remover = threading.Thread(target=remove_b_once_its_trial_has_a_checkpoint, daemon=True)
         remover.start()
-        summary = run_experiment(settings)
+        summary = run_experiment(settings, trainable=trains_an_epoch_then_waits_to_be_killed,
+                                 trainable_options={"doomed_node": node_b.node_id})  # fmt: skip
         remover.join(timeout=60)
     finally:
         cluster.shutdown()
