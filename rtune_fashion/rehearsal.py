@@ -13,6 +13,7 @@ it started (never ``ray stop``, which would end every Ray on the machine, a user
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -21,8 +22,8 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ IDLE_TIMEOUT_MINUTES = 0.1  # cluster.yaml's idle timeout, scaled down: an idle 
 WORKER_OBJECT_STORE_BYTES = 500 * 2**20
 FAKE_HEAD_TYPE = "ray.head.default"  # the name Ray's fake provider gives its head node type
 STOP_WAIT_S = 5.0
+STOP_ROUNDS = 3
 START_TIMEOUT_S = 300.0
 
 
@@ -176,25 +178,26 @@ class LocalAutoscalingCluster:
         return {node: len(processes) for node, processes in killed.items()}
 
     def stop(self) -> None:
-        """Stop every process of this cluster (SIGTERM, then SIGKILL after STOP_WAIT_S) and delete its temp dir."""
+        """Stop every process of this cluster (SIGTERM, then SIGKILL after STOP_WAIT_S) and delete its temp dir.
+        Again while some are left, up to STOP_ROUNDS times: a process may start while the others stop (a worker
+        its raylet was starting, a job's driver)."""
         import psutil
         import ray
 
         if ray.is_initialized() and ray.get_runtime_context().gcs_address.endswith(f":{self.port}"):
             ray.shutdown()  # else this process would wait a minute for the GCS to come back
-        processes = self.processes()
-        for process in processes:
-            try:
-                process.send_signal(signal.SIGTERM)
-            except psutil.NoSuchProcess:
-                continue
-        _, alive = psutil.wait_procs(processes, timeout=STOP_WAIT_S)
-        for process in alive:
-            try:
-                process.kill()
-            except psutil.NoSuchProcess:
-                continue
-        psutil.wait_procs(alive, timeout=STOP_WAIT_S)
+        for _ in range(STOP_ROUNDS):
+            processes = self.processes()
+            if not processes:
+                break
+            for process in processes:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.send_signal(signal.SIGTERM)
+            _, alive = psutil.wait_procs(processes, timeout=STOP_WAIT_S)
+            for process in alive:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.kill()
+            psutil.wait_procs(alive, timeout=STOP_WAIT_S)
         shutil.rmtree(self.temp_dir, ignore_errors=True)
 
     def __enter__(self) -> LocalAutoscalingCluster:
@@ -209,16 +212,6 @@ def worker_nodes() -> list[dict[str, Any]]:
     import ray
 
     return [n for n in ray.nodes() if n["Alive"] and not n["Resources"].get("node:__internal_head__")]
-
-
-def _watch_workers(finished: Any) -> dict[str, dict[str, float]]:
-    """Every worker node seen alive, with its resources, polled each second until ``finished()``: the autoscaler
-    may stop an idle worker before the job ends, and Ray keeps no resources for a stopped node."""
-    seen: dict[str, dict[str, float]] = {}
-    while not finished():
-        seen.update({n["NodeID"]: n["Resources"] for n in worker_nodes()})
-        time.sleep(1.0)
-    return seen
 
 
 def wait_until(condition: Any, what: str, timeout_s: float) -> None:
@@ -248,15 +241,78 @@ def _ray(*args: str, **options: Any) -> subprocess.CompletedProcess:
                           timeout=NODE_WAIT_S, check=False, **options)  # fmt: skip
 
 
-def _submit_when_ready(dashboard_url: str, job_id: str, entrypoint: list[str]) -> subprocess.CompletedProcess:
-    """``ray job submit`` (waiting for the job's end); again while the head's job agent is still starting (Ray
-    answers "No available agent to submit job" for the first seconds after `ray start`)."""
-    deadline = time.monotonic() + AGENT_WAIT_S
+Workers = dict[str, dict[str, float]]  # node id -> its resources
+
+
+def _submit_and_watch(dashboard_url: str, job_id: str, entrypoint: list[str],
+                      output_file: Path) -> tuple[subprocess.CompletedProcess, Workers]:  # fmt: skip
+    """``ray job submit`` (which waits for the job's end, printing its logs to ``output_file``), again while the
+    head's job agent is still starting (Ray answers "No available agent to submit job" for the first seconds
+    after `ray start`). Meanwhile every worker node seen alive, with its resources, polled each second: the
+    autoscaler may stop an idle worker before the job ends, and Ray keeps no resources for a stopped node.
+
+    Raises:
+        RtuneError: the job ran past NODE_WAIT_S (a hang guard). Whatever ends this early (that, Ctrl+C, a
+            SIGTERM) kills the submission first.
+    """
+    command = [str(Path(sys.executable).parent / "ray"), "job", "submit", "--address", dashboard_url,
+               "--submission-id", job_id, "--", *entrypoint]  # fmt: skip
+    agent_deadline, seen = time.monotonic() + AGENT_WAIT_S, Workers()
     while True:
-        done = _ray("job", "submit", "--address", dashboard_url, "--submission-id", job_id, "--", *entrypoint)
-        if "No available agent to submit job" not in done.stdout + done.stderr or time.monotonic() > deadline:
-            return done
+        hang_deadline = time.monotonic() + NODE_WAIT_S
+        with output_file.open("w+") as output:
+            submission = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True)
+            try:
+                while submission.poll() is None:
+                    if time.monotonic() > hang_deadline:
+                        raise RtuneError(f"The rehearsal's job did not end in {NODE_WAIT_S:.0f} s.")
+                    seen.update({n["NodeID"]: n["Resources"] for n in worker_nodes()})
+                    time.sleep(1.0)
+            finally:
+                if submission.poll() is None:
+                    submission.kill()
+                    submission.wait()
+            output.seek(0)
+            said = output.read()
+        if "No available agent to submit job" not in said or time.monotonic() > agent_deadline:
+            return subprocess.CompletedProcess(command, submission.returncode, said, ""), seen
         time.sleep(2.0)
+
+
+class _EndedBySignals:
+    """SIGTERM and SIGHUP (a `kill`, `timeout`, a closed terminal, a cancelled CI job) end the rehearsal as Ctrl+C
+    does, while this context lasts: as an exception in the main thread, so that its cluster is stopped on the way
+    out (otherwise the process dies at once and the cluster runs on). Both are ignored from then on, so that the
+    stop is not cut short. Outside the main thread (where Python cannot set handlers) nothing changes.
+
+    ``ray.init`` installs a handler of its own for SIGTERM (it prints a stack trace and aborts the process):
+    call :meth:`claim` after each one.
+    """
+
+    ENDING = (signal.SIGTERM, signal.SIGHUP)
+
+    def __init__(self) -> None:
+        self.previous: dict[int, Any] = {}
+
+    def _end(self, signum: int, _frame: Any) -> None:
+        for number in self.ENDING:
+            signal.signal(number, signal.SIG_IGN)
+        raise SystemExit(128 + signum)
+
+    def claim(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for number in self.ENDING:
+                self.previous.setdefault(number, signal.getsignal(number))
+                if signal.getsignal(number) is not signal.SIG_IGN:  # not once ending
+                    signal.signal(number, self._end)
+
+    def __enter__(self) -> _EndedBySignals:
+        self.claim()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for number, handler in self.previous.items():
+            signal.signal(number, handler)
 
 
 def rehearse(cluster_yaml: str | os.PathLike = "cluster.yaml", echo: Any = print,
@@ -270,6 +326,7 @@ def rehearse(cluster_yaml: str | os.PathLike = "cluster.yaml", echo: Any = print
 
     Raises:
         RtuneError: the cluster did not start or a step hung (the cluster is stopped either way).
+        SystemExit: a SIGTERM or SIGHUP, with 128 + its number, once the cluster is stopped (as after Ctrl+C).
     """
     import ray
 
@@ -280,49 +337,50 @@ def rehearse(cluster_yaml: str | os.PathLike = "cluster.yaml", echo: Any = print
                       for name, spec in cluster.config["available_node_types"].items() if name != FAKE_HEAD_TYPE)
     started = time.time()
     checkout = Path(__file__).resolve().parents[1]
-    try:
-        cluster.start()
-        echo(f"Rehearsal of {cluster_yaml} on this machine: a head with "
-             f"{cluster.config['available_node_types'][FAKE_HEAD_TYPE]['resources']} and Ray's autoscaler over "
-             f"{types} (idle timeout {IDLE_TIMEOUT_MINUTES * 60:.0f} s); Ray at {cluster.address}, dashboard "
-             f"{cluster.dashboard_url}.")  # fmt: skip
-        storage = f"file://{cluster.temp_dir / 'results'}"
-        # The checkout's own script, not a --working-dir copy: cluster.yaml mounts and installs the checkout on
-        # every node, and the fake provider's nodes share one disk, where Ray's per-node working-dir cleanup
-        # deleted the copy other nodes' workers ran in (their trials died at os.getcwd()).
-        entrypoint = [sys.executable, str(checkout / REHEARSAL_SCRIPT), "--address", "auto", "--storage", storage,
-                      *(REHEARSAL_FLAGS if flags is None else flags)]  # fmt: skip
-        job_id = f"rtune-rehearsal-{int(started)}"
-        echo(f"ray job submit --address {cluster.dashboard_url} -- python " + " ".join(entrypoint[1:]))
-        ray.init(address=cluster.address, logging_level="ERROR")
-        with ThreadPoolExecutor(max_workers=1) as pool:
-            submission = pool.submit(_submit_when_ready, cluster.dashboard_url, job_id, entrypoint)
-            workers = _watch_workers(lambda: submission.done())
-            submitted = submission.result()
-        ray.shutdown()
-        status = _ray("job", "status", "--address", cluster.dashboard_url, job_id).stdout
-        logs = _ray("job", "logs", "--address", cluster.dashboard_url, job_id).stdout
-        echo(logs.rstrip())
-        if submitted.returncode != 0:
-            echo(f"The job failed: {(submitted.stdout + submitted.stderr)[-3000:]}")
-        experiment_dir = cluster.temp_dir / "results" / "cnn_wide_bohb_smoke"
-        summary = json.loads((experiment_dir / "summary.json").read_text()) if submitted.returncode == 0 else None
-        trial_nodes = {t.trial_id: t.nodes for t in load_experiment(experiment_dir).trials} if summary else {}
-        used = {n for nodes in trial_nodes.values() for n in nodes}
-        echo(f"The autoscaler started {len(workers)} worker(s); the trials ran on {len(used & set(workers))} of "
-             "them. Waiting for the idle ones to be stopped...")  # fmt: skip
-        ray.init(address=cluster.address, logging_level="ERROR")
-        wait_until(lambda: not worker_nodes(), "the idle workers stopped", NODE_WAIT_S)
-        stopped = not worker_nodes()
-        ray.shutdown()
-        echo(f"Idle workers stopped, {time.time() - started:.0f} s after the start.")
-        report = None
-        if summary:
-            from rtune_fashion.report import write_report
+    with _EndedBySignals() as signals:
+        try:
+            cluster.start()
+            echo(f"Rehearsal of {cluster_yaml} on this machine: a head with "
+                 f"{cluster.config['available_node_types'][FAKE_HEAD_TYPE]['resources']} and Ray's autoscaler over "
+                 f"{types} (idle timeout {IDLE_TIMEOUT_MINUTES * 60:.0f} s); Ray at {cluster.address} (temp dir "
+                 f"{cluster.temp_dir}), dashboard {cluster.dashboard_url}.")  # fmt: skip
+            storage = f"file://{cluster.temp_dir / 'results'}"
+            # The checkout's own script, not a --working-dir copy: cluster.yaml mounts and installs the checkout on
+            # every node, and the fake provider's nodes share one disk, where Ray's per-node working-dir cleanup
+            # deleted the copy other nodes' workers ran in (their trials died at os.getcwd()).
+            entrypoint = [sys.executable, str(checkout / REHEARSAL_SCRIPT), "--address", "auto", "--storage", storage,
+                          *(REHEARSAL_FLAGS if flags is None else flags)]  # fmt: skip
+            job_id = f"rtune-rehearsal-{int(started)}"
+            echo(f"ray job submit --address {cluster.dashboard_url} -- python " + " ".join(entrypoint[1:]))
+            ray.init(address=cluster.address, logging_level="ERROR")
+            signals.claim()
+            submitted, workers = _submit_and_watch(cluster.dashboard_url, job_id, entrypoint,
+                                                   cluster.temp_dir / "submission.log")  # fmt: skip
+            ray.shutdown()
+            status = _ray("job", "status", "--address", cluster.dashboard_url, job_id).stdout
+            logs = _ray("job", "logs", "--address", cluster.dashboard_url, job_id).stdout
+            echo(logs.rstrip())
+            if submitted.returncode != 0:
+                echo(f"The job failed: {(submitted.stdout + submitted.stderr)[-3000:]}")
+            experiment_dir = cluster.temp_dir / "results" / "cnn_wide_bohb_smoke"
+            summary = json.loads((experiment_dir / "summary.json").read_text()) if submitted.returncode == 0 else None
+            trial_nodes = {t.trial_id: t.nodes for t in load_experiment(experiment_dir).trials} if summary else {}
+            used = {n for nodes in trial_nodes.values() for n in nodes}
+            echo(f"The autoscaler started {len(workers)} worker(s); the trials ran on {len(used & set(workers))} of "
+                 "them. Waiting for the idle ones to be stopped...")  # fmt: skip
+            ray.init(address=cluster.address, logging_level="ERROR")
+            signals.claim()
+            wait_until(lambda: not worker_nodes(), "the idle workers stopped", NODE_WAIT_S)
+            stopped = not worker_nodes()
+            ray.shutdown()
+            echo(f"Idle workers stopped, {time.time() - started:.0f} s after the start.")
+            report = None
+            if summary:
+                from rtune_fashion.report import write_report
 
-            report = write_report(experiment_dir).text
-    finally:
-        cluster.stop()
+                report = write_report(experiment_dir).text
+        finally:
+            cluster.stop()
     left = len(cluster.processes())
     echo(f"Rehearsal cluster stopped: {left} of its processes left; {time.time() - started:.0f} s in all.")
     return {"job_succeeded": submitted.returncode == 0, "job_status": status, "job_logs": logs,

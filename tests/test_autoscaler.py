@@ -8,6 +8,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -36,11 +37,13 @@ from rtune_fashion.rehearsal import (
 )
 from rtune_fashion.results import load_experiment
 from tests.helpers import (
+    ENV,
     HANG_TIMEOUT_S,
     ROOT,
     assert_continued_from_checkpoint,
     nodes_of_checkpointed_trials,
     trains_an_epoch_then_waits_to_be_killed,
+    wait_for,
 )
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]  # one worker with the other own-Ray tests
@@ -153,6 +156,40 @@ def test_the_readme_command_scales_a_fresh_cluster_up_and_down(bystander, tmp_pa
     assert "Best trial" in outcome["report"]
     assert outcome["idle_workers_stopped"] and outcome["processes_left"] == 0
     assert all(process.is_running() for process in bystander)  # someone else's Ray was not touched
+
+
+def test_a_rehearsal_ended_by_sigterm_stops_its_cluster(bystander) -> None:
+    """`rtune rehearse-cluster` sent SIGTERM mid-job (a `kill`, `timeout`, a cancelled CI job), once the autoscaler
+    has started a worker: it stops its whole cluster (head, worker, the job's driver) and exits 143, as after
+    Ctrl+C; without a handler Python would die at once and leave the cluster running."""
+    process = subprocess.Popen([sys.executable, "-m", "rtune_fashion.cli", "rehearse-cluster", "--cluster",
+                                str(CLUSTER_YAML)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                               env=ENV)  # fmt: skip
+    try:
+        said = ""
+        while "temp dir " not in said and (line := process.stdout.readline()):
+            said = line
+        assert "temp dir " in said, "the rehearsal ended before it said where its cluster lives"
+        temp_dir = said.split("temp dir ", 1)[1].split(")", 1)[0]
+
+        def raylets() -> int:
+            import psutil
+
+            count = 0
+            for candidate in processes_of(temp_dir):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    count += candidate.name() == "raylet"
+            return count
+
+        wait_for(lambda: raylets() >= 2, "a worker started by the autoscaler", driver=process)  # the head's and one
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=HANG_TIMEOUT_S)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, output[-3000:]
+    assert not processes_of(temp_dir) and not Path(temp_dir).exists()
+    assert all(process.is_running() for process in bystander)
 
 
 def test_requests_are_checked_against_the_node_types_the_autoscaler_may_start(bystander, tmp_path: Path) -> None:
