@@ -184,8 +184,9 @@ class LocalAutoscalingCluster:
         import psutil
         import ray
 
-        if ray.is_initialized() and ray.get_runtime_context().gcs_address.endswith(f":{self.port}"):
-            ray.shutdown()  # else this process would wait a minute for the GCS to come back
+        with contextlib.suppress(Exception):  # best effort: the processes are stopped below either way
+            if ray.is_initialized() and ray.get_runtime_context().gcs_address.endswith(f":{self.port}"):
+                ray.shutdown()  # else this process would wait a minute for the GCS to come back
         for _ in range(STOP_ROUNDS):
             processes = self.processes()
             if not processes:
@@ -261,15 +262,16 @@ def _submit_and_watch(dashboard_url: str, job_id: str, entrypoint: list[str],
     while True:
         hang_deadline = time.monotonic() + NODE_WAIT_S
         with output_file.open("w+") as output:
-            submission = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True)
+            submission = None
             try:
+                submission = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, text=True)
                 while submission.poll() is None:
                     if time.monotonic() > hang_deadline:
                         raise RtuneError(f"The rehearsal's job did not end in {NODE_WAIT_S:.0f} s.")
                     seen.update({n["NodeID"]: n["Resources"] for n in worker_nodes()})
                     time.sleep(1.0)
             finally:
-                if submission.poll() is None:
+                if submission is not None and submission.poll() is None:
                     submission.kill()
                     submission.wait()
             output.seek(0)
@@ -282,37 +284,62 @@ def _submit_and_watch(dashboard_url: str, job_id: str, entrypoint: list[str],
 class _EndedBySignals:
     """SIGTERM and SIGHUP (a `kill`, `timeout`, a closed terminal, a cancelled CI job) end the rehearsal as Ctrl+C
     does, while this context lasts: as an exception in the main thread, so that its cluster is stopped on the way
-    out (otherwise the process dies at once and the cluster runs on). Both are ignored from then on, so that the
-    stop is not cut short. Outside the main thread (where Python cannot set handlers) nothing changes.
+    out (otherwise the process dies at once and the cluster runs on). From :meth:`hold` on (call it before the
+    stop) a signal is only recorded, so that the stop is not cut short, and the context's end raises
+    ``SystemExit(128 + signal)`` for it. A signal ignored when this starts (``nohup``) stays ignored. Outside
+    the main thread (where Python cannot set handlers) nothing changes.
 
     ``ray.init`` installs a handler of its own for SIGTERM (it prints a stack trace and aborts the process):
-    call :meth:`claim` after each one.
+    connect with :meth:`connect`, which takes the signals back.
     """
 
     ENDING = (signal.SIGTERM, signal.SIGHUP)
 
     def __init__(self) -> None:
         self.previous: dict[int, Any] = {}
+        self.received: int | None = None
+        self.holding = False
+        self.main_thread = threading.current_thread() is threading.main_thread()
 
     def _end(self, signum: int, _frame: Any) -> None:
-        for number in self.ENDING:
-            signal.signal(number, signal.SIG_IGN)
-        raise SystemExit(128 + signum)
+        self.received = signum
+        if not self.holding:
+            raise SystemExit(128 + signum)
 
-    def claim(self) -> None:
-        if threading.current_thread() is threading.main_thread():
-            for number in self.ENDING:
-                self.previous.setdefault(number, signal.getsignal(number))
-                if signal.getsignal(number) is not signal.SIG_IGN:  # not once ending
-                    signal.signal(number, self._end)
+    def _claim(self) -> None:
+        for number in self.ENDING:
+            if number not in self.previous:
+                self.previous[number] = signal.getsignal(number)
+            if self.previous[number] is not signal.SIG_IGN:
+                signal.signal(number, self._end)
+
+    def connect(self, address: str) -> None:
+        """``ray.init(address)``, the signals blocked meanwhile and taken back from Ray's handler after it (one
+        that came in between is handled then)."""
+        import ray
+
+        if self.main_thread:
+            signal.pthread_sigmask(signal.SIG_BLOCK, self.ENDING)
+        try:
+            ray.init(address=address, logging_level="ERROR")
+        finally:
+            if self.main_thread:
+                self._claim()
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, self.ENDING)
+
+    def hold(self) -> None:
+        self.holding = True
 
     def __enter__(self) -> _EndedBySignals:
-        self.claim()
+        if self.main_thread:
+            self._claim()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, exc_type: Any, *_: object) -> None:
         for number, handler in self.previous.items():
-            signal.signal(number, handler)
+            signal.signal(number, signal.SIG_DFL if handler is None else handler)  # None: not set from Python
+        if self.received is not None and exc_type is None:
+            raise SystemExit(128 + self.received)
 
 
 def rehearse(cluster_yaml: str | os.PathLike = "cluster.yaml", echo: Any = print,
@@ -352,8 +379,7 @@ def rehearse(cluster_yaml: str | os.PathLike = "cluster.yaml", echo: Any = print
                           *(REHEARSAL_FLAGS if flags is None else flags)]  # fmt: skip
             job_id = f"rtune-rehearsal-{int(started)}"
             echo(f"ray job submit --address {cluster.dashboard_url} -- python " + " ".join(entrypoint[1:]))
-            ray.init(address=cluster.address, logging_level="ERROR")
-            signals.claim()
+            signals.connect(cluster.address)
             submitted, workers = _submit_and_watch(cluster.dashboard_url, job_id, entrypoint,
                                                    cluster.temp_dir / "submission.log")  # fmt: skip
             ray.shutdown()
@@ -368,8 +394,7 @@ def rehearse(cluster_yaml: str | os.PathLike = "cluster.yaml", echo: Any = print
             used = {n for nodes in trial_nodes.values() for n in nodes}
             echo(f"The autoscaler started {len(workers)} worker(s); the trials ran on {len(used & set(workers))} of "
                  "them. Waiting for the idle ones to be stopped...")  # fmt: skip
-            ray.init(address=cluster.address, logging_level="ERROR")
-            signals.claim()
+            signals.connect(cluster.address)
             wait_until(lambda: not worker_nodes(), "the idle workers stopped", NODE_WAIT_S)
             stopped = not worker_nodes()
             ray.shutdown()
@@ -380,6 +405,7 @@ def rehearse(cluster_yaml: str | os.PathLike = "cluster.yaml", echo: Any = print
 
                 report = write_report(experiment_dir).text
         finally:
+            signals.hold()
             cluster.stop()
     left = len(cluster.processes())
     echo(f"Rehearsal cluster stopped: {left} of its processes left; {time.time() - started:.0f} s in all.")

@@ -112,7 +112,8 @@ def wait_for(condition, what: str, *, driver: subprocess.Popen | None = None,
             return
         if driver is not None and driver.poll() is not None:
             out, err = driver.communicate()
-            pytest.fail(f"the driver ended (exit {driver.returncode}) before {what}: {(out + err)[-3000:]}")
+            said = (out or "") + (err or "")  # None for a stream that was not piped
+            pytest.fail(f"the driver ended (exit {driver.returncode}) before {what}: {said[-3000:]}")
         time.sleep(0.2)
     pytest.fail(f"no {what} in {timeout:.0f} s: a hang, not a slow machine")
 

@@ -162,9 +162,12 @@ def test_a_rehearsal_ended_by_sigterm_stops_its_cluster(bystander) -> None:
     """`rtune rehearse-cluster` sent SIGTERM mid-job (a `kill`, `timeout`, a cancelled CI job), once the autoscaler
     has started a worker: it stops its whole cluster (head, worker, the job's driver) and exits 143, as after
     Ctrl+C; without a handler Python would die at once and leave the cluster running."""
+    import psutil
+
     process = subprocess.Popen([sys.executable, "-m", "rtune_fashion.cli", "rehearse-cluster", "--cluster",
                                 str(CLUSTER_YAML)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                                env=ENV)  # fmt: skip
+    temp_dir, left = None, []
     try:
         said = ""
         while "temp dir " not in said and (line := process.stdout.readline()):
@@ -173,8 +176,6 @@ def test_a_rehearsal_ended_by_sigterm_stops_its_cluster(bystander) -> None:
         temp_dir = said.split("temp dir ", 1)[1].split(")", 1)[0]
 
         def raylets() -> int:
-            import psutil
-
             count = 0
             for candidate in processes_of(temp_dir):
                 with contextlib.suppress(psutil.NoSuchProcess):
@@ -187,8 +188,15 @@ def test_a_rehearsal_ended_by_sigterm_stops_its_cluster(bystander) -> None:
     finally:
         if process.poll() is None:
             process.kill()
+        if temp_dir is not None:  # whatever the rehearsal left, so that a failure here leaves nothing running
+            left = processes_of(temp_dir)
+            for leftover in left:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    leftover.kill()
+            psutil.wait_procs(left, timeout=10)
     assert process.returncode == 128 + signal.SIGTERM, output[-3000:]
-    assert not processes_of(temp_dir) and not Path(temp_dir).exists()
+    assert not left
+    assert not Path(temp_dir).exists()
     assert all(process.is_running() for process in bystander)
 
 
