@@ -74,20 +74,15 @@ def nodes_of_checkpointed_trials(experiment_dir: Path) -> dict[str, list[str]]:
 
     from ray.tune import ExperimentAnalysis
 
-    from rtune_fashion.results import read_history
+    from rtune_fashion.results import load_experiment
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            trials = ExperimentAnalysis(str(experiment_dir)).trials
+            checkpointed = {t.trial_id for t in ExperimentAnalysis(str(experiment_dir)).trials if t.checkpoint}
     except (ValueError, FileNotFoundError):
         return {}  # no state saved yet
-    return {trial.trial_id: _nodes(read_history(experiment_dir / Path(trial.path).name))
-            for trial in trials if trial.checkpoint is not None}  # fmt: skip
-
-
-def _nodes(history: list[dict]) -> list[str]:
-    return list(dict.fromkeys(row["node_id"] for row in history))
+    return {t.trial_id: t.nodes for t in load_experiment(experiment_dir).trials if t.trial_id in checkpointed}
 
 
 def start_driver(args: list[str], cwd: Path) -> subprocess.Popen:
