@@ -258,7 +258,7 @@ def _submit_and_watch(dashboard_url: str, job_id: str, entrypoint: list[str],
     """
     command = [str(Path(sys.executable).parent / "ray"), "job", "submit", "--address", dashboard_url,
                "--submission-id", job_id, "--", *entrypoint]  # fmt: skip
-    agent_deadline, seen = time.monotonic() + AGENT_WAIT_S, {}
+    agent_deadline, seen = time.monotonic() + AGENT_WAIT_S, Workers()
     while True:
         hang_deadline = time.monotonic() + NODE_WAIT_S
         with output_file.open("w+") as output:

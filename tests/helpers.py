@@ -74,15 +74,20 @@ def nodes_of_checkpointed_trials(experiment_dir: Path) -> dict[str, list[str]]:
 
     from ray.tune import ExperimentAnalysis
 
-    from rtune_fashion.results import load_experiment
+    from rtune_fashion.results import read_history
 
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            checkpointed = {t.trial_id for t in ExperimentAnalysis(str(experiment_dir)).trials if t.checkpoint}
+            trials = ExperimentAnalysis(str(experiment_dir)).trials
     except (ValueError, FileNotFoundError):
         return {}  # no state saved yet
-    return {t.trial_id: t.nodes for t in load_experiment(experiment_dir).trials if t.trial_id in checkpointed}
+    return {trial.trial_id: _nodes(read_history(experiment_dir / Path(trial.path).name))
+            for trial in trials if trial.checkpoint is not None}  # fmt: skip
+
+
+def _nodes(history: list[dict]) -> list[str]:
+    return list(dict.fromkeys(row["node_id"] for row in history))
 
 
 def start_driver(args: list[str], cwd: Path) -> subprocess.Popen:

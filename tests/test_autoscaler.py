@@ -50,21 +50,10 @@ pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("cluster")]  # one worke
 CLUSTER_YAML = ROOT / "cluster.yaml"
 
 
-def _kill_everything_of(temp_dir: str) -> list:
-    """SIGKILL every process of the Ray whose temp dir is ``temp_dir``; the ones there were."""
-    import psutil
-
-    left = processes_of(temp_dir)
-    for process in left:
-        with contextlib.suppress(psutil.NoSuchProcess):
-            process.kill()
-    psutil.wait_procs(left, timeout=10)
-    return left
-
-
 @pytest.fixture(scope="module")
 def bystander():
     """A Ray of someone else's on this machine (its own temp dir and port), which the tests must leave alone."""
+    import psutil
 
     ray.shutdown()  # the tests' shared local Ray: these tests connect to their own clusters
     temp_dir = tempfile.mkdtemp(prefix="rtb-", dir="/tmp")
@@ -75,7 +64,11 @@ def bystander():
     core = [p for p in processes if p.name() in ("raylet", "gcs_server")]  # what must outlive the tests
     assert len(core) == 2
     yield core
-    _kill_everything_of(temp_dir)
+    left = processes_of(temp_dir)
+    for process in left:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
+    psutil.wait_procs(left, timeout=10)
     assert not processes_of(temp_dir)
 
 
@@ -196,7 +189,11 @@ def test_a_rehearsal_ended_by_sigterm_stops_its_cluster(bystander) -> None:
         if process.poll() is None:
             process.kill()
         if temp_dir is not None:  # whatever the rehearsal left, so that a failure here leaves nothing running
-            left = _kill_everything_of(temp_dir)
+            left = processes_of(temp_dir)
+            for leftover in left:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    leftover.kill()
+            psutil.wait_procs(left, timeout=10)
     assert process.returncode == 128 + signal.SIGTERM, output[-3000:]
     assert not left
     assert not Path(temp_dir).exists()
