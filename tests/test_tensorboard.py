@@ -11,13 +11,15 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from tensorboard.plugins.hparams import metadata
 
 from rtune_fashion.experiment import ExperimentSettings, run_experiment
+from tests.conftest import ensure_ray
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("tensorboard")]  # one worker: one module fixture
 CURVES = ("ray/tune/loss", "ray/tune/accuracy", "ray/tune/val_loss", "ray/tune/val_accuracy")
 
 
 @pytest.fixture(scope="module")
-def experiment_dir(ray_local, tmp_path_factory) -> Path:
+def experiment_dir(tmp_path_factory) -> Path:
+    ensure_ray(__name__)
     settings = ExperimentSettings(space="mlp_hyperas", searcher="hyperopt", num_samples=3, max_epochs=3, seed=1,
                                   storage=str(tmp_path_factory.mktemp("tb")), retrain=False, train_size=600,
                                   val_size=300, test_size=300)  # fmt: skip
