@@ -833,9 +833,11 @@ def _fit_to_budget(settings: ExperimentSettings, space: SearchSpace, data: Datas
     measure = ray.remote(budget.measure_speed).options(num_cpus=settings.cpus_per_trial,
                                                        num_gpus=settings.gpus_per_trial)  # fmt: skip
     limit = budget.MEASURE_SHARE * float(settings.time_budget_s or 0)
+    measuring = measure.remote(typical, probe, settings.cpus_per_trial, settings.gpus_per_trial)
     try:
-        speed = ray.get(measure.remote(typical, probe, settings.cpus_per_trial, settings.gpus_per_trial), timeout=limit)
+        speed = ray.get(measuring, timeout=limit)
     except ray.exceptions.GetTimeoutError:
+        ray.cancel(measuring, force=True)  # else it would take its CPUs (and GPU) whenever they came free
         raise ExperimentError(
             f"Measuring this machine took more than {limit:.0f} s ({budget.MEASURE_SHARE:.0%} of --time-budget "
             f"{settings.time_budget_s:g}): either no node can start a task of {settings.cpus_per_trial:g} CPU and "

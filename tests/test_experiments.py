@@ -32,7 +32,7 @@ from rtune_fashion.experiment import ExperimentSettings, _planned_trainings, run
 from rtune_fashion.results import load_experiment
 from rtune_fashion.spaces import SearchSpace, get_space, register_space
 from rtune_fashion.trainable import train_trial
-from tests.conftest import RAY_CPUS
+from tests.conftest import RAY_CPUS, what_holds_cpus
 from tests.helpers import (
     ENV,
     HANG_TIMEOUT_S,
@@ -219,6 +219,33 @@ def test_the_plan_keeps_room_for_the_trainings_the_final_model_will_make(changes
     assert _planned_trainings(settings) == trainings
 
 
+def test_a_measurement_that_cannot_start_within_its_share_of_the_budget_is_refused_and_cancelled(
+        ray_local, small_data, tmp_path: Path) -> None:  # fmt: skip
+    """Every CPU held by another job: the budget's measurement of the machine waits, and after its share of the
+    budget (30%) the run is refused with the fix; the waiting measurement is cancelled, not left in Ray's queue
+    to take the CPUs whenever they come free."""
+    from ray.autoscaler.v2.sdk import get_cluster_status
+
+    def waiting_tasks() -> list:
+        return get_cluster_status(ray.get_runtime_context().gcs_address).resource_demands.ray_task_actor_demand
+
+    holder = HoldsACpu.options(num_cpus=RAY_CPUS).remote()
+    ray.get(holder.ready.remote())
+    try:
+        settings = ExperimentSettings(space="mlp_hyperas", searcher="random", storage=str(tmp_path), time_budget_s=10,
+                                      cpus_per_trial=1, gpus_per_trial=0)  # fmt: skip
+        with pytest.raises(ExperimentError) as caught:
+            run_experiment(settings, echo=lambda _: None, data=small_data)
+        assert str(caught.value) == (
+            "Measuring this machine took more than 3 s (30% of --time-budget 10): either no node can start a task "
+            "of 1 CPU and 0 GPU, or the machine is too slow for this budget. Fix: check --cpus-per-trial against "
+            "the CPUs of your nodes, give a larger --time-budget, or --time-budget none.")  # fmt: skip
+        # Ray reports its queue every second: a minute is a hang guard
+        wait_for(lambda: not waiting_tasks(), "the waiting measurement cancelled", timeout=60)
+    finally:
+        ray.kill(holder)
+
+
 def test_a_budgeted_search_is_fitted_to_the_machine_and_records_its_plan(ray_local, tmp_path: Path) -> None:
     """With --time-budget, the run measures this machine first and chooses the subsets itself; the plan is in
     settings.json and summary.json, and the trials trained on the subset it chose. No timing is asserted, but
@@ -368,7 +395,9 @@ def test_the_final_step_takes_the_free_cpus_when_part_of_the_node_stays_held(ray
     monkeypatch.setattr(experiment, "FINAL_STEP_WAIT_S", 1.0)
     holder = HoldsACpu.remote()
     ray.get(holder.ready.remote())
-    wait_for(lambda: ray.available_resources().get("CPU", 0) == RAY_CPUS - 1, "the held CPU in Ray's count")
+    # Ray counts a CPU within a second of handing it out: a minute is a hang guard, which names what holds CPUs
+    wait_for(lambda: ray.available_resources().get("CPU", 0) == RAY_CPUS - 1, "the held CPU in Ray's count",
+             timeout=60, explain=what_holds_cpus)  # fmt: skip
     pool = concurrent.futures.ThreadPoolExecutor(1)
     try:
         settings = ExperimentSettings(space="mlp_hyperas", searcher="random", cpus_per_trial=1, gpus_per_trial=0)
