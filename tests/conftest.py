@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import random
 import time
@@ -31,8 +32,8 @@ def small_data() -> Dataset:
 
 
 RAY_CPUS = min(2, usable_cpus())
-SHARED_RAY_SETTLE_S = 60.0  # how long the last test's trial actors and tasks may take to give their CPUs back
-_shared_ray: dict[str, str] = {}  # the shared Ray's GCS address, and the last test that used it
+SHARED_RAY_SETTLE_S = 60.0  # how long a finished test's actors and tasks may take to give their CPUs back
+_shared_ray: dict[str, str] = {}  # the shared Ray's GCS address, and the last test that asked for it
 
 
 def ensure_ray(test: str = "a module fixture"):
@@ -43,25 +44,17 @@ def ensure_ray(test: str = "a module fixture"):
     second trial at once gains nothing and costs a second trial worker, which imports Keras (about 5 s of
     that core); with one slot, Tune reuses one worker for every trial of a search.
 
-    Every test gets the shared Ray with all its CPUs free: the last test's actors and tasks have
-    SHARED_RAY_SETTLE_S to give them back. A CPU still held after that (once in CI, and once here, a CPU
-    was never given back, and a test that needed it waited for its 30-minute hang guard) is reported as
-    a warning that names the test before and what holds the CPU, and this test gets a fresh Ray. So does
-    a test after one that left this process connected to another Ray."""
+    ``test`` gets the shared Ray with every CPU free (see :func:`release_if_held`); a process left connected
+    to another Ray by an earlier test is disconnected first, with a warning."""
     import ray
 
     from rtune_fashion.experiment import WORKER_RUNTIME_ENV
 
-    if ray.is_initialized():
-        before = _shared_ray.get("test")
-        if ray.get_runtime_context().gcs_address != _shared_ray.get("address"):
-            warnings.warn(f"{before} left this process connected to another Ray; disconnected", stacklevel=2)
-            ray.shutdown()
-        elif not _all_cpus_freed(ray, SHARED_RAY_SETTLE_S):
-            warnings.warn(f"the shared Ray kept CPUs held {SHARED_RAY_SETTLE_S:g} s after {before} (the last test "
-                          f"that asked for it): {_what_holds_cpus(ray)}; a fresh Ray was started for {test}",
-                          stacklevel=2)  # fmt: skip
-            ray.shutdown()
+    before = _shared_ray.get("test", "an earlier test")
+    if ray.is_initialized() and ray.get_runtime_context().gcs_address != _shared_ray.get("address"):
+        warnings.warn(f"{before} left this process connected to another Ray; disconnected", stacklevel=2)
+        ray.shutdown()
+    release_if_held(before)
     if not ray.is_initialized():
         ray.init(address="local", num_cpus=RAY_CPUS, include_dashboard=False, runtime_env=WORKER_RUNTIME_ENV,
                  logging_level="ERROR")  # fmt: skip
@@ -70,31 +63,63 @@ def ensure_ray(test: str = "a module fixture"):
     return ray
 
 
-def _all_cpus_freed(ray, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
+def release_if_held(test: str) -> None:
+    """Leave the shared Ray (if it runs) with every CPU free: ``test``'s actors and tasks get SHARED_RAY_SETTLE_S
+    to give their CPUs back, and a CPU still held after that is a warning naming ``test`` and what holds it,
+    and the Ray is shut down (the next test starts a fresh one). Once in CI, and once here, a CPU was never
+    given back, and a later test that needed it waited for its 30-minute hang guard."""
+    import ray
+
+    if not ray.is_initialized() or ray.get_runtime_context().gcs_address != _shared_ray.get("address"):
+        return
+    deadline = time.monotonic() + SHARED_RAY_SETTLE_S
     while ray.available_resources().get("CPU", 0.0) < ray.cluster_resources().get("CPU", 0.0):
         if time.monotonic() > deadline:
-            return False
+            warnings.warn(f"{test} left CPUs of the shared Ray held {SHARED_RAY_SETTLE_S:g} s after it: "
+                          f"{what_holds_cpus()}; the shared Ray was shut down", stacklevel=2)  # fmt: skip
+            ray.shutdown()
+            return
         time.sleep(0.1)
-    return True
 
 
-def _what_holds_cpus(ray) -> str:
-    """The shared Ray's CPU count, placement groups and live actors, in one line (Ray's GCS tables: the state
-    API needs the dashboard, which the shared Ray does not start)."""
+def what_holds_cpus() -> str:
+    """The shared Ray's CPU count, placement groups, live actors and worker processes, in one line (from Ray's
+    GCS tables and the raylet's children: the state API needs the dashboard, which the shared Ray lacks)."""
+    import ray
     from ray._private import state
 
-    groups = [f"placement group {g['placement_group_id'][:8]} {g['state']} {list(g['bundles'].values())}"
-              for g in ray.util.placement_group_table().values() if g["state"] != "REMOVED"]  # fmt: skip
-    actors = [f"actor {a['ActorClassName']} (pid {a['Pid']})" for a in state.actors().values() if a["State"] == "ALIVE"]
-    free, total = ray.available_resources().get("CPU", 0.0), ray.cluster_resources().get("CPU", 0.0)
-    return f"{free:g} of {total:g} CPUs free; " + ("; ".join(groups + actors) or "no placement group or live actor")
+    try:
+        free, total = ray.available_resources().get("CPU", 0.0), ray.cluster_resources().get("CPU", 0.0)
+        groups = [f"placement group {g['placement_group_id'][:8]} {g['state']} {list(g['bundles'].values())}"
+                  for g in ray.util.placement_group_table().values() if g["state"] != "REMOVED"]  # fmt: skip
+        actors = [f"actor {a['ActorClassName']} (pid {a['Pid']})" for a in state.actors().values()
+                  if a["State"] == "ALIVE"]  # fmt: skip
+        workers = [f"process {pid} {name}" for pid, name in shared_ray_workers()]
+        return f"{free:g} of {total:g} CPUs free; " + "; ".join(groups + actors + workers)
+    except Exception as error:  # a diagnosis, never a reason to keep a broken Ray
+        return f"(what holds them could not be read: {error!r})"
+
+
+def shared_ray_workers() -> list[tuple[int, str]]:
+    """(pid, command line) of the shared Ray's worker processes (children of its raylet: ``ray::IDLE``,
+    ``ray::ImplicitFunc.train``, ...); other Rays on the machine, such as a parallel test worker's, are left out."""
+    import psutil
+    from ray._private import ray_constants, worker
+
+    raylet = worker._global_node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid
+    found = []
+    for child in psutil.Process(raylet).children():
+        with contextlib.suppress(psutil.Error):
+            found.append((child.pid, " ".join(child.cmdline())))
+    return found
 
 
 @pytest.fixture
 def ray_local(request):
-    """The shared local Ray, all its CPUs free (see :func:`ensure_ray`)."""
-    return ensure_ray(request.node.nodeid)
+    """The shared local Ray, every CPU free (see :func:`ensure_ray`); after the test, see
+    :func:`release_if_held`."""
+    yield ensure_ray(request.node.nodeid)
+    release_if_held(request.node.nodeid)
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -8,6 +8,7 @@ import runpy
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -102,10 +103,10 @@ def start_driver(args: list[str], cwd: Path) -> subprocess.Popen:
 HANG_TIMEOUT_S = 1800.0
 
 
-def wait_for(condition, what: str, *, driver: subprocess.Popen | None = None,
-             timeout: float = HANG_TIMEOUT_S) -> None:  # fmt: skip
+def wait_for(condition, what: str, *, driver: subprocess.Popen | None = None, timeout: float = HANG_TIMEOUT_S,
+             explain: Callable[[], str] | None = None) -> None:  # fmt: skip
     """Return once ``condition()`` holds. Fails if ``driver`` (a process the condition waits on) ended first,
-    with its output, or after ``timeout`` seconds (a hang: see HANG_TIMEOUT_S)."""
+    with its output, or after ``timeout`` seconds (a hang: see HANG_TIMEOUT_S), with ``explain()`` if given."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -115,7 +116,7 @@ def wait_for(condition, what: str, *, driver: subprocess.Popen | None = None,
             said = (out or "") + (err or "")  # None for a stream that was not piped
             pytest.fail(f"the driver ended (exit {driver.returncode}) before {what}: {said[-3000:]}")
         time.sleep(0.2)
-    pytest.fail(f"no {what} in {timeout:.0f} s: a hang, not a slow machine")
+    pytest.fail(f"no {what} in {timeout:.0f} s: a hang, not a slow machine" + (f"; {explain()}" if explain else ""))
 
 
 def has_checkpoint(experiment_dir: Path) -> bool:

@@ -22,6 +22,7 @@ from rtune_fashion.report import write_report
 from rtune_fashion.search import METRIC, MODE, make_search
 from rtune_fashion.spaces import SPACES, SearchSpace, register_space
 from rtune_fashion.trainable import train_trial
+from tests.conftest import shared_ray_workers
 from tests.helpers import (
     HANG_TIMEOUT_S,
     assert_continued_from_checkpoint,
@@ -93,25 +94,9 @@ def test_ctrl_c_stops_cleanly_prints_the_resume_command_and_resume_completes(ray
 
 
 def _ray_actor_pids() -> list[int]:
-    """The trial actors of this process's Ray (children of its raylet): other Ray instances on the machine,
-    such as a parallel test worker's, are left alone."""
-    raylet = ray_local_raylet_pid()
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                parent = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-                if parent == raylet and (entry / "cmdline").read_bytes().startswith(b"ray::ImplicitFunc"):
-                    pids.append(int(entry.name))
-            except (OSError, ValueError, IndexError):
-                continue
-    return pids
-
-
-def ray_local_raylet_pid() -> int:
-    from ray._private import ray_constants, worker
-
-    return worker._global_node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid
+    """The trial actors of the tests' shared Ray: other Ray instances on the machine, such as a parallel test
+    worker's, are left alone."""
+    return [pid for pid, command in shared_ray_workers() if command.startswith("ray::ImplicitFunc")]
 
 
 def test_trial_whose_worker_dies_is_retried_from_its_checkpoint(ray_local, tmp_path: Path) -> None:
