@@ -834,16 +834,20 @@ def _fit_to_budget(settings: ExperimentSettings, space: SearchSpace, data: Datas
                                                        num_gpus=settings.gpus_per_trial)  # fmt: skip
     limit = budget.MEASURE_SHARE * float(settings.time_budget_s or 0)
     measuring = measure.remote(typical, probe, settings.cpus_per_trial, settings.gpus_per_trial)
+    measured = False
     try:
         speed = ray.get(measuring, timeout=limit)
+        measured = True
     except ray.exceptions.GetTimeoutError:
-        ray.cancel(measuring, force=True)  # else it would take its CPUs (and GPU) whenever they came free
         raise ExperimentError(
             f"Measuring this machine took more than {limit:.0f} s ({budget.MEASURE_SHARE:.0%} of --time-budget "
             f"{settings.time_budget_s:g}): either no node can start a task of {settings.cpus_per_trial:g} CPU and "
             f"{settings.gpus_per_trial:g} GPU, or the machine is too slow for this budget. Fix: check "
             "--cpus-per-trial against the CPUs of your nodes, give a larger --time-budget, or --time-budget none."
         ) from None
+    finally:
+        if not measured:  # a timeout, Ctrl+C: else the task takes its CPUs (and GPU) whenever they come free
+            ray.cancel(measuring, force=True)
     request = budget.Request(
         budget_s=float(settings.time_budget_s or 0), elapsed_s=time.time() - started, max_epochs=settings.max_epochs,
         slots=_slots(settings), full_train=len(data.y_train), full_val=len(data.y_val),

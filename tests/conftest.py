@@ -73,13 +73,17 @@ def release_if_held(test: str) -> None:
     if not ray.is_initialized() or ray.get_runtime_context().gcs_address != _shared_ray.get("address"):
         return
     deadline = time.monotonic() + SHARED_RAY_SETTLE_S
-    while ray.available_resources().get("CPU", 0.0) < ray.cluster_resources().get("CPU", 0.0):
-        if time.monotonic() > deadline:
-            warnings.warn(f"{test} left CPUs of the shared Ray held {SHARED_RAY_SETTLE_S:g} s after it: "
-                          f"{what_holds_cpus()}; the shared Ray was shut down", stacklevel=2)  # fmt: skip
-            ray.shutdown()
-            return
-        time.sleep(0.1)
+    try:
+        while ray.available_resources().get("CPU", 0.0) < ray.cluster_resources().get("CPU", 0.0):
+            if time.monotonic() > deadline:
+                warnings.warn(f"{test} left CPUs of the shared Ray held {SHARED_RAY_SETTLE_S:g} s after it: "
+                              f"{what_holds_cpus()}; the shared Ray was shut down", stacklevel=2)  # fmt: skip
+                ray.shutdown()
+                return
+            time.sleep(0.1)
+    except Exception as error:  # a Ray that cannot say its CPUs is no Ray to hand on
+        warnings.warn(f"the shared Ray could not be read after {test} ({error!r}); shut down", stacklevel=2)
+        ray.shutdown()
 
 
 def what_holds_cpus() -> str:
@@ -103,7 +107,7 @@ def what_holds_cpus() -> str:
 def shared_ray_workers() -> list[tuple[int, str]]:
     """(pid, command line) of the shared Ray's worker processes (children of its raylet: ``ray::IDLE``,
     ``ray::ImplicitFunc.train``, ...); other Rays on the machine, such as a parallel test worker's, are left out."""
-    import psutil
+    import psutil  # Ray's own copy (ray/thirdparty_files): importable once ray is, as for every caller here
     from ray._private import ray_constants, worker
 
     raylet = worker._global_node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid

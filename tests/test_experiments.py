@@ -220,17 +220,26 @@ def test_the_plan_keeps_room_for_the_trainings_the_final_model_will_make(changes
 
 
 def test_a_measurement_that_cannot_start_within_its_share_of_the_budget_is_refused_and_cancelled(
-        ray_local, small_data, tmp_path: Path) -> None:  # fmt: skip
+        ray_local, small_data, tmp_path: Path, monkeypatch) -> None:  # fmt: skip
     """Every CPU held by another job: the budget's measurement of the machine waits, and after its share of the
     budget (30%) the run is refused with the fix; the waiting measurement is cancelled, not left in Ray's queue
     to take the CPUs whenever they come free."""
     from ray.autoscaler.v2.sdk import get_cluster_status
 
-    def waiting_tasks() -> list:
-        return get_cluster_status(ray.get_runtime_context().gcs_address).resource_demands.ray_task_actor_demand
+    def waiting_for_one_cpu() -> int:  # tasks and actors of {"CPU": 1} in Ray's queue (reported every second)
+        demand = get_cluster_status(ray.get_runtime_context().gcs_address).resource_demands.ray_task_actor_demand
+        return sum(r.count for d in demand for r in d.bundles_by_count if r.bundle == {"CPU": 1.0})
+
+    cancel, seen = ray.cancel, []
+
+    def cancel_once_seen_waiting(ref, **kwargs) -> None:
+        wait_for(lambda: waiting_for_one_cpu() > 0, "the measurement in Ray's queue", timeout=60)
+        seen.append(waiting_for_one_cpu())
+        cancel(ref, **kwargs)
 
     holder = HoldsACpu.options(num_cpus=RAY_CPUS).remote()
     ray.get(holder.ready.remote())
+    monkeypatch.setattr(ray, "cancel", cancel_once_seen_waiting)
     try:
         settings = ExperimentSettings(space="mlp_hyperas", searcher="random", storage=str(tmp_path), time_budget_s=10,
                                       cpus_per_trial=1, gpus_per_trial=0)  # fmt: skip
@@ -240,8 +249,8 @@ def test_a_measurement_that_cannot_start_within_its_share_of_the_budget_is_refus
             "Measuring this machine took more than 3 s (30% of --time-budget 10): either no node can start a task "
             "of 1 CPU and 0 GPU, or the machine is too slow for this budget. Fix: check --cpus-per-trial against "
             "the CPUs of your nodes, give a larger --time-budget, or --time-budget none.")  # fmt: skip
-        # Ray reports its queue every second: a minute is a hang guard
-        wait_for(lambda: not waiting_tasks(), "the waiting measurement cancelled", timeout=60)
+        assert seen  # it waited, and was cancelled: it leaves the queue (a minute is a hang guard)
+        wait_for(lambda: waiting_for_one_cpu() < seen[0], "the waiting measurement cancelled", timeout=60)
     finally:
         ray.kill(holder)
 
