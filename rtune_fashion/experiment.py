@@ -12,6 +12,7 @@ Everything an experiment writes lives in ``<storage>/<name>/``:
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -658,7 +659,22 @@ def _run_final_step(settings: ExperimentSettings, in_driver: bool, function: Cal
         return function(*args, cpus, gpus)
     if gpus == 0 and len([node for node in ray.nodes() if node["Alive"]]) == 1:  # a count per node: one node only
         cpus = _free_cpus(cpus, least=settings.cpus_per_trial)
-    return ray.get(ray.remote(function).options(num_cpus=cpus, num_gpus=gpus).remote(*args, cpus, gpus))
+    return _result_or_cancel(ray.remote(function).options(num_cpus=cpus, num_gpus=gpus).remote(*args, cpus, gpus))
+
+
+def _result_or_cancel(task: ray.ObjectRef, timeout: float | None = None) -> Any:
+    """``ray.get(task, timeout=timeout)``. Left without its result (the timeout, Ctrl+C in a notebook, an error
+    here), the task is cancelled: else it would run on, or wait in Ray's queue and take its CPUs (and GPU)
+    whenever they came free, in a Ray that outlives this call (a cluster, a notebook's Ray)."""
+    finished = False
+    try:
+        result = ray.get(task, timeout=timeout)
+        finished = True
+        return result
+    finally:
+        if not finished:
+            with contextlib.suppress(Exception):  # best effort: never in place of the error that got us here
+                ray.cancel(task, force=True)
 
 
 def _free_cpus(wanted: float, *, least: float) -> float:
@@ -833,11 +849,9 @@ def _fit_to_budget(settings: ExperimentSettings, space: SearchSpace, data: Datas
     measure = ray.remote(budget.measure_speed).options(num_cpus=settings.cpus_per_trial,
                                                        num_gpus=settings.gpus_per_trial)  # fmt: skip
     limit = budget.MEASURE_SHARE * float(settings.time_budget_s or 0)
-    measuring = measure.remote(typical, probe, settings.cpus_per_trial, settings.gpus_per_trial)
-    measured = False
     try:
-        speed = ray.get(measuring, timeout=limit)
-        measured = True
+        speed = _result_or_cancel(measure.remote(typical, probe, settings.cpus_per_trial, settings.gpus_per_trial),
+                                  timeout=limit)  # fmt: skip
     except ray.exceptions.GetTimeoutError:
         raise ExperimentError(
             f"Measuring this machine took more than {limit:.0f} s ({budget.MEASURE_SHARE:.0%} of --time-budget "
@@ -845,9 +859,6 @@ def _fit_to_budget(settings: ExperimentSettings, space: SearchSpace, data: Datas
             f"{settings.gpus_per_trial:g} GPU, or the machine is too slow for this budget. Fix: check "
             "--cpus-per-trial against the CPUs of your nodes, give a larger --time-budget, or --time-budget none."
         ) from None
-    finally:
-        if not measured:  # a timeout, Ctrl+C: else the task takes its CPUs (and GPU) whenever they come free
-            ray.cancel(measuring, force=True)
     request = budget.Request(
         budget_s=float(settings.time_budget_s or 0), elapsed_s=time.time() - started, max_epochs=settings.max_epochs,
         slots=_slots(settings), full_train=len(data.y_train), full_val=len(data.y_val),
