@@ -29,7 +29,7 @@ import ray
 from ray import tune
 from ray.tune.search import BasicVariantGenerator
 
-from rtune_fashion import budget, cluster, quiet, resources, storage
+from rtune_fashion import budget, cluster, quiet, resources, storage, tune_state
 from rtune_fashion import config as cfg
 from rtune_fashion.cpus import usable_cpus
 from rtune_fashion.data import Dataset
@@ -444,7 +444,9 @@ def _check_experiment_dir(settings: ExperimentSettings, trainable: TrialFunction
     if settings.resume:
         local = storage.local_copy(experiment_dir)
         _refuse_finished(settings, local)
-        return _stored_for_resume(settings, trainable, options, local)
+        stored = _stored_for_resume(settings, trainable, options, local)
+        tune_state.check_resumable(local, experiment_dir)
+        return stored
     return None
 
 

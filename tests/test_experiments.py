@@ -9,6 +9,7 @@ import json
 import math
 import os
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +33,7 @@ from rtune_fashion.experiment import ExperimentSettings, _planned_trainings, run
 from rtune_fashion.results import load_experiment
 from rtune_fashion.spaces import SearchSpace, get_space, register_space
 from rtune_fashion.trainable import train_trial
+from rtune_fashion.tune_state import damaged_state
 from tests.conftest import RAY_CPUS, what_holds_cpus
 from tests.helpers import (
     ENV,
@@ -317,10 +319,12 @@ def test_killed_search_resumes_without_repeating_work(ray_local, tmp_path: Path,
             time.sleep(0.2)
         else:
             pytest.fail("the search never reached the point to interrupt it")
-        # Let Tune save its experiment state once more (every second), as a long run would have, then kill.
+        # Let Tune save its experiment state once more (every second), as a long run would have, then kill once
+        # Ray has copied that save to the storage whole (a kill during the copy is the next check's case).
         saved = max((p.stat().st_mtime_ns for p in experiment_dir.glob("experiment_state-*.json")), default=0)
         wait_for(lambda: max((p.stat().st_mtime_ns for p in experiment_dir.glob("experiment_state-*.json")),
-                             default=0) > saved, "Tune's next state save", driver=driver)  # fmt: skip
+                             default=0) > saved and damaged_state(experiment_dir) is None,
+                 "Tune's next state save", driver=driver)  # fmt: skip
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait(timeout=30)
     finally:
@@ -328,6 +332,18 @@ def test_killed_search_resumes_without_repeating_work(ray_local, tmp_path: Path,
             os.killpg(driver.pid, signal.SIGKILL)
     before = reported_epochs(experiment_dir)
     assert not (experiment_dir / "summary.json").exists(), "the search ended before the kill: nothing to resume"
+
+    # Killed during Ray's copy of a save to the storage (its searcher's state cut to 0 bytes, as one core once
+    # left it here): the resume is refused by name, before Ray, and the experiment is left as it was.
+    cut = tmp_path / "cut"
+    shutil.copytree(experiment_dir, cut)
+    (newest := max(cut.glob("search_gen_state-*.json"))).write_bytes(b"")
+    files = {path: path.read_bytes() for path in cut.rglob("*") if path.is_file()}
+    capsys.readouterr()
+    assert main(["resume", str(cut)]) == 2
+    assert f"Cannot resume {cut}: Tune's saved state {newest.name} is damaged (0 bytes)." in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in cut.rglob("*") if path.is_file()} == files
+    assert main(["report", str(cut)]) == 0, capsys.readouterr().err[-2000:]  # as the message says
 
     code = main(["resume", str(experiment_dir)])  # the user's next command, here on the tests' shared Ray
     assert code == 0, capsys.readouterr().err[-3000:]
