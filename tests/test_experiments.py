@@ -302,6 +302,16 @@ def test_more_gpus_than_any_node_is_refused_at_once(ray_local, tmp_path: Path) -
     assert not tune.Tuner.can_restore(settings.experiment_uri)  # refused before the search, not left pending
 
 
+def _stopped_whole(group: int, experiment_dir: Path) -> bool:
+    """Stop the process group ``group``; True, leaving it stopped, when Tune's saved state in ``experiment_dir`` is
+    whole then, else let it go on and False."""
+    os.killpg(group, signal.SIGSTOP)
+    if damaged_state(experiment_dir) is None:
+        return True
+    os.killpg(group, signal.SIGCONT)
+    return False
+
+
 def test_killed_search_resumes_without_repeating_work(ray_local, tmp_path: Path, capsys) -> None:
     # Four trials on 4,000 images: after the kill point 8 epochs and two trial starts are left, so the second (at
     # most) the test then waits for Tune's next state save cannot see the search end (with 3 trials on 2,000
@@ -319,12 +329,14 @@ def test_killed_search_resumes_without_repeating_work(ray_local, tmp_path: Path,
             time.sleep(0.2)
         else:
             pytest.fail("the search never reached the point to interrupt it")
-        # Let Tune save its experiment state once more (every second), as a long run would have, then kill once
-        # Ray has copied that save to the storage whole (a kill during the copy is the next check's case).
+        # Let Tune save its experiment state once more (every second), as a long run would have, then kill.
         saved = max((p.stat().st_mtime_ns for p in experiment_dir.glob("experiment_state-*.json")), default=0)
         wait_for(lambda: max((p.stat().st_mtime_ns for p in experiment_dir.glob("experiment_state-*.json")),
-                             default=0) > saved and damaged_state(experiment_dir) is None,
-                 "Tune's next state save", driver=driver)  # fmt: skip
+                             default=0) > saved, "Tune's next state save", driver=driver)  # fmt: skip
+        # The kill lands where Ray's copy of a save to the storage is not under way (a kill during the copy is the
+        # refusal checked below): the driver is stopped, and killed if its saved state is whole, else let go on.
+        wait_for(lambda: _stopped_whole(driver.pid, experiment_dir), "a moment with the saved state whole",
+                 driver=driver)  # fmt: skip
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait(timeout=30)
     finally:
