@@ -668,15 +668,12 @@ def _result_or_cancel(task: ray.ObjectRef, timeout: float | None = None) -> Any:
     """``ray.get(task, timeout=timeout)``. Left without its result (the timeout, Ctrl+C in a notebook, an error
     here), the task is cancelled: else it would run on, or wait in Ray's queue and take its CPUs (and GPU)
     whenever they came free, in a Ray that outlives this call (a cluster, a notebook's Ray)."""
-    finished = False
     try:
-        result = ray.get(task, timeout=timeout)
-        finished = True
-        return result
-    finally:
-        if not finished:
-            with contextlib.suppress(Exception):  # best effort: never in place of the error that got us here
-                ray.cancel(task, force=True)
+        return ray.get(task, timeout=timeout)
+    except BaseException:
+        with contextlib.suppress(Exception):  # best effort: never in place of the error that got us here
+            ray.cancel(task, force=True)
+        raise
 
 
 def _free_cpus(wanted: float, *, least: float) -> float:
